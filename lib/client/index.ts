@@ -1,0 +1,93 @@
+// fastify-rtc-signal/client: the browser library.
+// A drop-in for rtcpool 3.x pages (same names and event shapes), plus `connect()`.
+
+import { ManagedConnection } from './connection'
+import { ManagedStream, RTCStream } from './media'
+import { Pool } from './pool'
+import { Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl } from './signalling'
+import type { ReconnectOptions, SignalError } from './signalling'
+
+export { ManagedConnection, ManagedStream, RTCStream, Pool, Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl }
+export { TypedEventTarget } from './events'
+export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent, MediaLike } from './pool'
+export type { DisconnectDetail, FrameData, ReconnectOptions, SignalError, SignallingEventMap, WebSocketOptions } from './signalling'
+export type { TrackKind } from './media'
+
+/** rtcpool 3.x: `new signalling.websocket(ws)`. */
+export const signalling = Signalling
+/** rtcpool 3.x: `media.ManagedStream`; the seed's older `media.RTCStream`. */
+export const media = Object.freeze({ ManagedStream, RTCStream })
+/** rtcpool 3.x: `require('rtcpool').pool.Pool`. */
+export const pool = Object.freeze({ Pool })
+
+export interface ConnectOptions {
+  /** RTCPeerConnection configuration (`iceServers`...). Default `{}`. */
+  rtcConfig?: RTCConfiguration
+  /** Reconnect and rejoin when the socket drops (default true), with backoff options. */
+  reconnect?: boolean | ReconnectOptions
+  /** Added to the WebSocket URL's query string (e.g. `{ name: 'Ada', token }`). */
+  query?: Record<string, string>
+  /** Reject if not joined within this many ms (default 15000). */
+  timeout?: number
+  /** A stream to send to every peer (wrapped in a ManagedStream, available as `pool.media`). */
+  stream?: MediaStream
+}
+
+/** An Error from `connect()`: `reason` is the server's `rtc:error` reason, or `disconnected` / `timeout`. */
+export class JoinError extends Error {
+  readonly reason: string
+  readonly detail: unknown
+  constructor (message: string, reason: string, detail: unknown = null) {
+    super(message)
+    this.name = 'JoinError'
+    this.reason = reason
+    this.detail = detail
+  }
+}
+
+const DEFAULT_CONNECT_TIMEOUT = 15_000
+const JOIN_REASONS = new Set(['missing-pool', 'no-such-pool', 'join-denied', 'pool-full', 'already-joined'])
+
+/**
+ * Opens a signalling socket to `url` (relative URLs resolve against the page; http(s)
+ * becomes ws(s)), joins `poolName`, and resolves with the joined Pool. Rejects with a
+ * JoinError if the server refuses the join or the socket fails first.
+ *
+ * ```js
+ * const pool = await connect('/rtc', 'lobby', { rtcConfig: { iceServers: [] } })
+ * ```
+ */
+export async function connect (url: string | URL, poolName: string, options: ConnectOptions = {}): Promise<Pool & { media: ManagedStream | null }> {
+  const target = new URL(toWebSocketUrl(url))
+  for (const [key, value] of Object.entries(options.query ?? {})) target.searchParams.set(key, value)
+  const channel = new WebSocketSignalling(target.href, { reconnect: options.reconnect ?? true })
+  const result = Object.assign(new Pool(options.rtcConfig ?? {}, channel), { media: null as ManagedStream | null })
+  if (options.stream !== undefined) result.media = new ManagedStream(options.stream, result)
+  return await new Promise((resolve, reject) => {
+    const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT
+    const done = (err: JoinError | null): void => {
+      clearTimeout(timer)
+      result.events.removeEventListener('join', onJoin)
+      result.events.removeEventListener('error', onError)
+      channel.removeEventListener('disconnect', onDisconnect)
+      if (err === null) return resolve(result)
+      result.close()
+      reject(err)
+    }
+    const onJoin = (): void => done(null)
+    const onError = (event: CustomEvent<SignalError>): void => {
+      if (JOIN_REASONS.has(event.detail.reason)) done(new JoinError(event.detail.message, event.detail.reason, event.detail))
+    }
+    const onDisconnect = (event: Event): void => {
+      const { code, reason } = (event as CustomEvent<{ code: number, reason: string }>).detail
+      done(new JoinError(`Signalling socket closed before joining (code ${code}${reason !== '' ? ', ' + reason : ''})`, 'disconnected', { code, reason }))
+    }
+    const timer = setTimeout(() => done(new JoinError(`Not joined within ${timeout} ms`, 'timeout')), timeout)
+    result.events.addEventListener('join', onJoin)
+    result.events.addEventListener('error', onError)
+    channel.addEventListener('disconnect', onDisconnect)
+    result.join(poolName)
+  })
+}
+
+export default { Pool, pool, signalling, media, ManagedConnection, connect, JoinError }
