@@ -1,0 +1,80 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Description } from '../options'
+import type { Member, Pool, PoolInfo, PoolSettings } from '../pool'
+
+/** A member as the cluster knows it (no socket). */
+export type MemberInfo = Pick<Member, 'id' | 'description' | 'node'>
+
+export interface JoinPolicy {
+  /** Create the pool if it does not exist (a public server). */
+  create: boolean
+  /** The limit given to a pool created by this join. */
+  maxMembers: number
+}
+
+export type JoinOutcome =
+  | { ok: true, created?: boolean }
+  | { ok: false, reason: 'no-such-pool' | 'pool-full' }
+
+/**
+ * What a PoolManager offers its adapter. The adapter calls the `apply*` methods on every process
+ * that has a view of the pool (including the one that made the change) to bring its view and its
+ * local members up to date. Each `apply*` is idempotent, and ignores an event whose `seq` is not
+ * newer than the last one applied to that pool when the adapter numbers events.
+ */
+export interface AdapterHost {
+  /** This process's id in the cluster. */
+  readonly node: string
+  readonly log: FastifyBaseLogger
+  /** This process's view of a pool, if it has one. */
+  view (name: string): Pool | undefined
+  /** Every pool this process has a view of. */
+  views (): IterableIterator<Pool>
+  /** A pool now exists (created by server code or by a public join): make a view if there is none. */
+  applyPool (settings: PoolSettings): Pool
+  /** A member joined. For a local endpoint that is joining, this also sends its `rtc:joined`. */
+  applyJoin (pool: string, member: MemberInfo, seq?: number): void
+  /** A member left: its peers here get `rtc:close`. */
+  applyLeave (pool: string, id: string, seq?: number): void
+  /** A member's description changed: its peers here get `rtc:describe`. */
+  applyDescribe (pool: string, id: string, description: Description, seq?: number): void
+  /** The pool was closed: local members get `rtc:stop` and are disconnected. */
+  applyClose (pool: string): void
+  /** Writes a serialized frame to a local endpoint (relay from another process). */
+  deliver (targetId: string, text: string): void
+  /** Disconnects a local endpoint (kick from another process). */
+  kickLocal (targetId: string, reason: string): void
+}
+
+/**
+ * The bus that makes several processes one signalling cluster. The in-memory adapter (default)
+ * is a single process; `redisAdapter()` spans processes. Every method that changes membership
+ * must be atomic cluster-wide and must call the matching `apply*` on this process before its
+ * promise resolves (so the caller sees its own change), and on every other process with a view.
+ */
+export interface Adapter {
+  /** Called once when the plugin registers. */
+  attach (host: AdapterHost): Promise<void>
+  /** Creates a persistent pool; false if one by that name exists. */
+  createPool (settings: PoolSettings): Promise<boolean>
+  /** Closes a pool everywhere; false if there is no such pool. */
+  closePool (name: string): Promise<boolean>
+  /** Admits a member, atomically checking existence and the member limit. */
+  join (pool: string, member: MemberInfo, policy: JoinPolicy): Promise<JoinOutcome>
+  /** Removes a member (no-op if it is not there). */
+  leave (pool: string, id: string): Promise<void>
+  /** Sets a member's description. */
+  describe (pool: string, id: string, description: Description): Promise<void>
+  /** Relays a serialized frame to a member connected to another process. Order per (sender, target) is kept. */
+  forward (node: string, targetId: string, text: string): void
+  /** Asks the process a member is connected to to disconnect it. */
+  kick (node: string, targetId: string, reason: string): Promise<void>
+  /** Where a member is: its pool and process; null if unknown. */
+  locate (id: string): Promise<{ pool: string, node: string } | null>
+  /** A pool's snapshot, or null. */
+  pool (name: string): Promise<PoolInfo | null>
+  /** Every pool's snapshot. */
+  pools (): Promise<PoolInfo[]>
+  /** Releases connections and timers (idempotent). */
+  close (): Promise<void>
+}

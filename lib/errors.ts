@@ -1,0 +1,28 @@
+import createError from '@fastify/error'
+
+/**
+ * Every coded error the plugin throws. Tests and callers match on `err.code`.
+ * The HTTP status is what a route handler passing the error to Fastify would answer.
+ */
+export const errors = {
+  /** An option passed to `register` has the wrong type or range. */
+  FST_RTC_INVALID_OPTION: createError('FST_RTC_INVALID_OPTION', 'Invalid option "%s": %s', 500, TypeError),
+  /** `createPool` for a name that already exists. */
+  FST_RTC_POOL_EXISTS: createError('FST_RTC_POOL_EXISTS', 'Pool "%s" already exists', 409),
+  /** A PoolManager call named a pool that does not exist. */
+  FST_RTC_NO_SUCH_POOL: createError('FST_RTC_NO_SUCH_POOL', 'Pool "%s" does not exist', 404),
+  /** A PoolManager call named a peer id that is not connected. */
+  FST_RTC_NO_SUCH_PEER: createError('FST_RTC_NO_SUCH_PEER', 'Peer "%s" is not connected', 404),
+  /** A pool name given to server code is empty, not a string or too long. */
+  FST_RTC_INVALID_POOL_NAME: createError('FST_RTC_INVALID_POOL_NAME', 'Invalid pool name: %s', 400, TypeError),
+  /** An application event type is empty, not a string or uses the reserved `rtc:` prefix. */
+  FST_RTC_INVALID_EVENT: createError('FST_RTC_INVALID_EVENT', 'Invalid application event: %s', 400, TypeError),
+  /** A description that cannot be sent as JSON (undefined, a function, a cycle, a bigint). */
+  FST_RTC_INVALID_DESCRIPTION: createError('FST_RTC_INVALID_DESCRIPTION', 'Invalid description: %s', 400, TypeError),
+  /** A WebSocket upgrade from an Origin not in `allowedOrigins` (answered before the upgrade). */
+  FST_RTC_ORIGIN_FORBIDDEN: createError('FST_RTC_ORIGIN_FORBIDDEN', 'Origin "%s" is not allowed', 403),
+  /** The PoolManager was used after the Fastify instance closed. */
+  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503)
+} as const
+
+export type RtcErrorCode = keyof typeof errors

@@ -1,0 +1,187 @@
+import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { Adapter } from './adapters/adapter'
+import type { Endpoint } from './endpoint'
+import { errors } from './errors'
+
+/** Where the WebSocket routes live: `GET {prefix}` and `GET {prefix}/:pool`. */
+export const DEFAULT_PREFIX = '/rtc'
+/** Private by default, as PyRTC's PoolManager: only pools that server code created can be joined. */
+export const DEFAULT_PRIVATE_POOLS = true
+/** A full mesh of more than a few dozen browsers is not usable; a limit also bounds fan-out per join. */
+export const DEFAULT_MAX_MEMBERS = 32
+export const DEFAULT_MAX_POOL_NAME_LENGTH = 128
+/** Largest incoming frame in bytes (closes with 1009). An SDP with many tracks is 10 to 20 KB. */
+export const DEFAULT_MAX_PAYLOAD = 64 * 1024
+/** Outgoing bytes a socket may have queued before it is considered a slow reader and dropped. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
+/** ws's recommendation is 30 s; browsers answer pings without any page code. */
+export const DEFAULT_HEARTBEAT_INTERVAL = 30_000
+/** Frames per window per connection. A newcomer in a pool of 32 negotiates 31 peers in a burst. */
+export const DEFAULT_RATE_LIMIT_MAX = 500
+export const DEFAULT_RATE_LIMIT_WINDOW = 1000
+/** A connection that sends this many times its limit in one window is closed with 1008. */
+export const RATE_LIMIT_CLOSE_FACTOR = 2
+
+/** Any JSON value a server attaches to a member: a display name, a role. `null` means none. */
+export type Description = unknown
+
+export interface JoinContext {
+  /** The pool name the client asked for (or the one in the route path). */
+  pool: string
+  /** The connection asking to join. */
+  endpoint: Endpoint
+}
+
+/**
+ * What a join hook may return: `false` refuses the join (`join-denied`), `undefined`/`true` lets it
+ * through unchanged, an object maps the pool name and/or sets the member's initial description.
+ */
+export type JoinHookResult = boolean | undefined | void | { pool?: string, description?: Description }
+
+export type JoinHook = (request: FastifyRequest, context: JoinContext) => JoinHookResult | Promise<JoinHookResult>
+
+export type OriginCheck = (origin: string | undefined, request: FastifyRequest) => boolean
+
+export interface RateLimitOptions {
+  /** Frames a connection may send in one window. */
+  max?: number
+  /** The window in milliseconds. */
+  timeWindow?: number
+}
+
+export interface RtcSignalOptions {
+  prefix?: string
+  privatePools?: boolean
+  maxMembers?: number
+  maxPoolNameLength?: number
+  maxPayload?: number
+  maxBufferedBytes?: number
+  /** Milliseconds between pings; 0 disables the heartbeat. */
+  heartbeatInterval?: number
+  /** `false` disables rate limiting. */
+  rateLimit?: RateLimitOptions | false
+  /** `'*'` (default), a list of exact origins (`'https://app.example'`), or a predicate. */
+  allowedOrigins?: '*' | string[] | OriginCheck
+  joinHook?: JoinHook
+  /** Route options (`onRequest`, `preValidation`, `preHandler`, `config`, ...) put on the WebSocket routes. */
+  routeOptions?: RouteShorthandOptions
+  /** Options for @fastify/websocket when this plugin registers it (it does not when the app already has). */
+  websocket?: WebsocketPluginOptions
+  /** Serve the demo video-call page at `/` and `/:pool`. */
+  demo?: boolean
+  /** The cluster bus; the default keeps everything in this process. */
+  adapter?: Adapter
+}
+
+export interface NormalizedOptions {
+  readonly prefix: string
+  readonly privatePools: boolean
+  readonly maxMembers: number
+  readonly maxPoolNameLength: number
+  readonly maxPayload: number
+  readonly maxBufferedBytes: number
+  readonly heartbeatInterval: number
+  readonly rateLimit: Readonly<{ max: number, timeWindow: number }> | null
+  readonly originAllowed: OriginCheck | null
+  readonly joinHook: JoinHook | null
+  readonly routeOptions: RouteShorthandOptions
+  readonly websocket: WebsocketPluginOptions
+  readonly demo: boolean
+  readonly adapter: Adapter | null
+}
+
+function invalid (name: string, why: string): Error {
+  return new errors.FST_RTC_INVALID_OPTION(name, why)
+}
+
+function integer (name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw invalid(name, `expected an integer >= ${min}, got ${describeValue(value)}`)
+  }
+  return value
+}
+
+function boolean (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw invalid(name, `expected a boolean, got ${describeValue(value)}`)
+  return value
+}
+
+function fn<T> (name: string, value: unknown): T | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'function') throw invalid(name, `expected a function, got ${describeValue(value)}`)
+  return value as T
+}
+
+function plainObject<T> (name: string, value: unknown): T {
+  if (value === undefined) return {} as T
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(name, `expected an object, got ${describeValue(value)}`)
+  }
+  return value as T
+}
+
+function describeValue (value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'string' ? `"${value}"` : typeof value
+}
+
+function normalizePrefix (value: unknown): string {
+  if (value === undefined) return DEFAULT_PREFIX
+  if (typeof value !== 'string' || !/^\/[A-Za-z0-9_\-./]*$/.test(value) || value.endsWith('/') || value.includes(':')) {
+    throw invalid('prefix', `expected a path like "/rtc" (leading slash, no trailing slash, no parameters), got ${describeValue(value)}`)
+  }
+  return value
+}
+
+function normalizeRateLimit (value: unknown): NormalizedOptions['rateLimit'] {
+  if (value === false) return null
+  const obj = plainObject<RateLimitOptions>('rateLimit', value)
+  return Object.freeze({
+    max: integer('rateLimit.max', obj.max, DEFAULT_RATE_LIMIT_MAX, 1),
+    timeWindow: integer('rateLimit.timeWindow', obj.timeWindow, DEFAULT_RATE_LIMIT_WINDOW, 1)
+  })
+}
+
+function normalizeOrigins (value: unknown): OriginCheck | null {
+  if (value === undefined || value === '*') return null
+  if (typeof value === 'function') return value as OriginCheck
+  if (Array.isArray(value) && value.every((o) => typeof o === 'string')) {
+    const allowed = new Set(value as string[])
+    return (origin) => origin === undefined || allowed.has(origin)
+  }
+  throw invalid('allowedOrigins', `expected '*', an array of origin strings or a function, got ${describeValue(value)}`)
+}
+
+function normalizeAdapter (value: unknown): Adapter | null {
+  if (value === undefined || value === null) return null
+  const a = value as Partial<Adapter>
+  if (typeof a !== 'object' || typeof a.attach !== 'function' || typeof a.join !== 'function') {
+    throw invalid('adapter', 'expected an adapter object (see redisAdapter())')
+  }
+  return value as Adapter
+}
+
+/** Validates the caller's options once, at registration, and returns a frozen copy with every default filled in. */
+export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOptions {
+  const o = plainObject<RtcSignalOptions>('options', opts)
+  return Object.freeze({
+    prefix: normalizePrefix(o.prefix),
+    privatePools: boolean('privatePools', o.privatePools, DEFAULT_PRIVATE_POOLS),
+    maxMembers: integer('maxMembers', o.maxMembers, DEFAULT_MAX_MEMBERS, 1),
+    maxPoolNameLength: integer('maxPoolNameLength', o.maxPoolNameLength, DEFAULT_MAX_POOL_NAME_LENGTH, 1),
+    maxPayload: integer('maxPayload', o.maxPayload, DEFAULT_MAX_PAYLOAD, 256),
+    maxBufferedBytes: integer('maxBufferedBytes', o.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES, 1024),
+    heartbeatInterval: integer('heartbeatInterval', o.heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL, 0),
+    rateLimit: normalizeRateLimit(o.rateLimit),
+    originAllowed: normalizeOrigins(o.allowedOrigins),
+    joinHook: fn<JoinHook>('joinHook', o.joinHook),
+    routeOptions: Object.freeze({ ...plainObject<RouteShorthandOptions>('routeOptions', o.routeOptions) }),
+    websocket: Object.freeze({ ...plainObject<WebsocketPluginOptions>('websocket', o.websocket) }),
+    demo: boolean('demo', o.demo, false),
+    adapter: normalizeAdapter(o.adapter)
+  })
+}

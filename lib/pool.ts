@@ -1,0 +1,69 @@
+import type { Endpoint } from './endpoint'
+import type { Description } from './options'
+
+/** A pool's own join rule, as PyRTC's `Pool.allows`: return false to refuse with `join-denied`. */
+export type AllowsRule = (endpoint: Endpoint) => boolean | Promise<boolean>
+
+export interface PoolSettings {
+  name: string
+  /** Member limit of this pool. */
+  maxMembers: number
+  /** Created by server code: lives until closed. Pools made by a public join vanish when empty. */
+  persistent: boolean
+}
+
+/** A member of a pool, wherever it is connected. */
+export interface Member {
+  id: string
+  description: Description
+  /** Id of the process (node) the member is connected to. */
+  node: string
+  /** Set when the member is connected to this process. */
+  endpoint?: Endpoint
+}
+
+/** A snapshot of a pool for server code (`rtcPools.get`, `rtcPools.list`). */
+export interface PoolInfo {
+  name: string
+  maxMembers: number
+  persistent: boolean
+  members: Array<{ id: string, description: Description, node: string }>
+}
+
+/**
+ * This process's view of one pool: every member in join order (local ones with their Endpoint),
+ * the pool's settings and its own join rule.
+ */
+export class Pool {
+  readonly name: string
+  readonly maxMembers: number
+  readonly persistent: boolean
+  /** In join order (Map keeps insertion order). */
+  readonly members = new Map<string, Member>()
+  allows: AllowsRule | null
+  /** Members connected to this process. */
+  localCount = 0
+  /** Highest cluster sequence number applied (adapters that order events use it to drop stale ones). */
+  seq = 0
+
+  constructor (settings: PoolSettings, allows: AllowsRule | null = null) {
+    this.name = settings.name
+    this.maxMembers = settings.maxMembers
+    this.persistent = settings.persistent
+    this.allows = allows
+  }
+
+  get size (): number {
+    return this.members.size
+  }
+
+  settings (): PoolSettings {
+    return { name: this.name, maxMembers: this.maxMembers, persistent: this.persistent }
+  }
+
+  info (): PoolInfo {
+    const members = []
+    for (const m of this.members.values()) members.push({ id: m.id, description: m.description, node: m.node })
+    return { ...this.settings(), members }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * ssp-v2 on the wire: frame parsing and validation, the messages the server sends, the `reason` codes.
+ * Pure functions over strings and plain objects: no sockets, no Fastify.
+ */
+
+/** Every `reason` an `rtc:error` can carry (PROTOCOL.md, "Error reasons"). */
+export const REASONS = [
+  'invalid-json',
+  'invalid-frame',
+  'unknown-action',
+  'missing-pool',
+  'no-such-pool',
+  'join-denied',
+  'pool-full',
+  'already-joined',
+  'not-joined',
+  'missing-target',
+  'unknown-peer',
+  'invalid-description',
+  'rate-limited'
+] as const
+
+export type Reason = typeof REASONS[number]
+
+/** Plain-language text for each reason; an `rtc:error` may override it with something more specific. */
+export const REASON_MESSAGES: Readonly<Record<Reason, string>> = {
+  'invalid-json': 'The frame is not valid JSON',
+  'invalid-frame': 'A frame must be a JSON object {"type": string, "data": object} sent as text',
+  'unknown-action': 'The protocol has no such rtc: message',
+  'missing-pool': 'rtc:join needs a non-empty pool name within the length limit',
+  'no-such-pool': 'That pool does not exist',
+  'join-denied': 'The join was refused',
+  'pool-full': 'The pool is at its member limit',
+  'already-joined': 'This connection is already in a pool',
+  'not-joined': 'Join a pool first',
+  'missing-target': 'rtc:sdp needs "to" and rtc:candidate needs "for"',
+  'unknown-peer': 'The target is not a member of your pool',
+  'invalid-description': 'rtc:sdp needs a description object with string "type" and "sdp"',
+  'rate-limited': 'Too many frames: slow down'
+}
+
+export type FrameData = Record<string, unknown>
+
+export interface Frame {
+  type: string
+  data: FrameData
+}
+
+export interface FrameError {
+  reason: Reason
+  /** The frame's type when it could be read, for the error's context. */
+  type?: string
+}
+
+export type ParseResult = Frame | FrameError
+
+export function isFrameError (r: ParseResult): r is FrameError {
+  return (r as FrameError).reason !== undefined
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Parses one text frame. Never throws. */
+export function parseFrame (text: string): ParseResult {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { reason: 'invalid-json' }
+  }
+  if (!isObject(value)) return { reason: 'invalid-frame' }
+  const { type, data } = value
+  if (typeof type !== 'string' || type.length === 0) return { reason: 'invalid-frame' }
+  if (!isObject(data)) return { reason: 'invalid-frame', type }
+  return { type, data }
+}
+
+/** True for the types the protocol reserves: application events may not use them. */
+export function isProtocolType (type: string): boolean {
+  return type.startsWith('rtc:')
+}
+
+/** An `rtc:sdp` description: an object with string `type` and `sdp`, relayed as sent. */
+export function isSessionDescription (value: unknown): value is { type: string, sdp: string } {
+  return isObject(value) && typeof value.type === 'string' && typeof value.sdp === 'string'
+}
+
+/** An ICE candidate object, or `null` at the end of gathering. */
+export function isCandidate (value: unknown): value is Record<string, unknown> | null {
+  return value === null || isObject(value)
+}
+
+/** A peer id a client names: any non-empty string (an unknown one is `unknown-peer`, not malformed). */
+export function isPeerId (value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages the server sends. Each returns the serialized frame, built once and written as is.
+
+function frame (type: string, data: unknown): string {
+  return JSON.stringify({ type, data })
+}
+
+export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>): string {
+  return frame('rtc:joined', { client_id: clientId, peers, descriptions, pool })
+}
+
+export function peerMessage (id: string, description: unknown): string {
+  return frame('rtc:peer', { id, description })
+}
+
+export function closeMessage (id: string): string {
+  return frame('rtc:close', { id, uid: id })
+}
+
+export function describeMessage (id: string, description: unknown): string {
+  return frame('rtc:describe', { id, uid: id, description })
+}
+
+export const STOP_MESSAGE = frame('rtc:stop', {})
+
+/** Relayed `rtc:sdp`. Ids are server-made UUIDs, so they need no escaping. */
+export function sdpMessage (from: string, description: unknown): string {
+  return '{"type":"rtc:sdp","data":{"peer":"' + from + '","description":' + JSON.stringify(description) + '}}'
+}
+
+/** Relayed `rtc:candidate`. */
+export function candidateMessage (from: string, candidate: unknown): string {
+  return '{"type":"rtc:candidate","data":{"from":"' + from + '","candidate":' + JSON.stringify(candidate) + '}}'
+}
+
+export interface ErrorContext {
+  type?: string
+  pool?: string
+  to?: string
+  [key: string]: unknown
+}
+
+export function errorMessage (reason: Reason, message: string = REASON_MESSAGES[reason], context: ErrorContext = {}): string {
+  return frame('rtc:error', { ...context, message, reason })
+}
+
+/** An application event sent by server code. */
+export function eventMessage (type: string, data: unknown): string {
+  return frame(type, data)
+}

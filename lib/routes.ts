@@ -1,0 +1,61 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preValidationHookHandler, RouteShorthandOptions } from 'fastify'
+import type {} from '@fastify/websocket'
+import { errors } from './errors'
+import type { NormalizedOptions } from './options'
+import type { PoolManager } from './pool-manager'
+
+export interface RoutesOptions {
+  manager: PoolManager
+  options: NormalizedOptions
+}
+
+type Hooks<T> = T | T[] | undefined
+
+function list<T> (hooks: Hooks<T>): T[] {
+  if (hooks === undefined) return []
+  return Array.isArray(hooks) ? hooks : [hooks]
+}
+
+/**
+ * The encapsulated child, registered under `prefix`: `GET /` (pool named by `rtc:join`) and
+ * `GET /:pool` (connection bound to the pool in the path). The app's `routeOptions` (auth hooks,
+ * config) go onto both, after the plugin's own Origin and pool-name checks, so a hook can answer
+ * 401/403 and the socket is never opened.
+ */
+export async function routes (fastify: FastifyInstance, { manager, options }: RoutesOptions): Promise<void> {
+  const { originAllowed, maxPoolNameLength } = options
+  const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
+
+  const checkOrigin: onRequestHookHandler = async function (request: FastifyRequest) {
+    if (originAllowed === null) return
+    const origin = request.headers.origin
+    if (!originAllowed(origin, request)) {
+      request.log.info({ origin }, 'rtc: upgrade refused: origin not allowed')
+      throw new errors.FST_RTC_ORIGIN_FORBIDDEN(origin ?? '')
+    }
+  }
+
+  const checkPoolParam: preValidationHookHandler = async function (request: FastifyRequest, _reply: FastifyReply) {
+    const { pool } = request.params as { pool: string }
+    if (pool.length === 0 || pool.length > maxPoolNameLength) {
+      throw new errors.FST_RTC_INVALID_POOL_NAME(`the pool in the URL must have 1 to ${maxPoolNameLength} characters`)
+    }
+  }
+
+  const base = {
+    ...user,
+    websocket: true as const,
+    onRequest: [checkOrigin, ...list(user.onRequest as Hooks<onRequestHookHandler>)]
+  }
+
+  fastify.get('/', base, (socket, request) => {
+    manager.connect(socket, request, null)
+  })
+
+  fastify.get('/:pool', {
+    ...base,
+    preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)]
+  }, (socket, request) => {
+    manager.connect(socket, request, (request.params as { pool: string }).pool)
+  })
+}

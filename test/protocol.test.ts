@@ -1,0 +1,88 @@
+import { test } from 'tap'
+import { Client, joinAll, listen } from './helpers'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+test('rtc:join answers rtc:joined and tells the others rtc:peer', async (t) => {
+  const { url } = await listen(t, { privatePools: false })
+  const a = await Client.open(`${url}/rtc`)
+  const joinedA = await a.join('lobby')
+  t.match(joinedA.client_id, UUID, 'server-assigned UUID v4')
+  t.same(joinedA.peers, [])
+  t.same(joinedA.descriptions, { [a.id]: null })
+  t.equal(joinedA.pool, 'lobby')
+
+  const b = await Client.open(`${url}/rtc`)
+  const joinedB = await b.join('lobby')
+  t.same(joinedB.peers, [a.id], 'peers are the other members')
+  t.same(joinedB.descriptions, { [a.id]: null, [b.id]: null })
+  t.same(await a.expect('rtc:peer'), { id: b.id, description: null })
+  t.notOk(a.ws.readyState !== 1)
+})
+
+test('rtc:sdp and rtc:candidate are relayed with the sender id', async (t) => {
+  const { url } = await listen(t, { privatePools: false })
+  const [a, b] = await joinAll(url, 'p', 2)
+  const description = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' }
+  a.send('rtc:sdp', { to: b.id, description })
+  t.same(await b.expect('rtc:sdp'), { peer: a.id, description })
+  const candidate = { candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 }
+  b.send('rtc:candidate', { for: a.id, candidate })
+  t.same(await a.expect('rtc:candidate'), { from: b.id, candidate })
+  b.send('rtc:candidate', { for: a.id, candidate: null })
+  t.same(await a.expect('rtc:candidate'), { from: b.id, candidate: null }, 'end of gathering relayed as null')
+})
+
+test('a member that leaves: the others get one rtc:close with id and uid', async (t) => {
+  const { url } = await listen(t, { privatePools: false })
+  const [a, b, c] = await joinAll(url, 'p', 3)
+  b.close()
+  t.same(await a.expect('rtc:close'), { id: b.id, uid: b.id })
+  t.same(await c.expect('rtc:close'), { id: b.id, uid: b.id })
+  t.same(await a.sync(), [], 'exactly one rtc:close')
+  t.same(await c.sync(), [])
+})
+
+test('every error reason of the protocol', async (t) => {
+  const { app, url } = await listen(t, { privatePools: true, maxMembers: 1, maxPoolNameLength: 8 })
+  await app.rtcPools.createPool('full', { maxMembers: 1 })
+  const x = await Client.open(`${url}/rtc`)
+  const c = await Client.open(`${url}/rtc`)
+  const errorOf = async (send: () => void): Promise<Record<string, any>> => { send(); return await c.expect('rtc:error') }
+
+  t.match(await errorOf(() => c.sendRaw('{nope')), { reason: 'invalid-json', message: /JSON/ })
+  t.match(await errorOf(() => c.sendRaw('[1,2]')), { reason: 'invalid-frame' })
+  t.match(await errorOf(() => c.sendRaw('{"type":5,"data":{}}')), { reason: 'invalid-frame' })
+  t.match(await errorOf(() => c.sendRaw('{"type":"rtc:join","data":[]}')), { reason: 'invalid-frame', type: 'rtc:join' })
+  t.match(await errorOf(() => c.sendRaw('{"type":"rtc:join"}')), { reason: 'invalid-frame' })
+  t.match(await errorOf(() => c.sendRaw('{"type":"rtc:join","data":null}')), { reason: 'invalid-frame' })
+  t.match(await errorOf(() => c.sendRaw(Buffer.from('{"type":"x","data":{}}'), true)), { reason: 'invalid-frame', message: /[Bb]inary/ })
+  t.match(await errorOf(() => c.send('rtc:dance')), { reason: 'unknown-action', type: 'rtc:dance' })
+  t.match(await errorOf(() => c.send('rtc:join', {})), { reason: 'missing-pool' })
+  t.match(await errorOf(() => c.send('rtc:join', { pool: '' })), { reason: 'missing-pool' })
+  t.match(await errorOf(() => c.send('rtc:join', { pool: 42 })), { reason: 'missing-pool' })
+  t.match(await errorOf(() => c.send('rtc:join', { pool: 'ninechars' })), { reason: 'missing-pool' })
+  t.match(await errorOf(() => c.send('rtc:join', { pool: 'nothere' })), { reason: 'no-such-pool', pool: 'nothere' })
+  t.match(await errorOf(() => c.send('rtc:sdp', { to: 'x', description: { type: 'offer', sdp: '' } })), { reason: 'not-joined', type: 'rtc:sdp' })
+  t.match(await errorOf(() => c.send('rtc:candidate', { for: 'x', candidate: null })), { reason: 'not-joined', type: 'rtc:candidate' })
+
+  await x.join('full')
+  t.match(await errorOf(() => c.send('rtc:join', { pool: 'full' })), { reason: 'pool-full', pool: 'full' })
+  x.send('rtc:join', { pool: 'full' })
+  t.match(await x.expect('rtc:error'), { reason: 'already-joined', pool: 'full' })
+  t.same(await c.sync(), [], 'an error goes to its sender only')
+  x.send('rtc:sdp', { description: { type: 'offer', sdp: '' } })
+  t.match(await x.expect('rtc:error'), { reason: 'missing-target', type: 'rtc:sdp' })
+  x.send('rtc:candidate', { candidate: null })
+  t.match(await x.expect('rtc:error'), { reason: 'missing-target', type: 'rtc:candidate' })
+  x.send('rtc:sdp', { to: c.id || 'someone', description: { type: 'offer', sdp: '' } })
+  t.match(await x.expect('rtc:error'), { reason: 'unknown-peer' })
+  x.send('rtc:sdp', { to: x.id, description: { type: 'offer' } })
+  t.match(await x.expect('rtc:error'), { reason: 'invalid-description' })
+  x.send('rtc:sdp', { to: x.id, description: 'v=0' })
+  t.match(await x.expect('rtc:error'), { reason: 'invalid-description' })
+  x.send('rtc:candidate', { for: x.id })
+  t.match(await x.expect('rtc:error'), { reason: 'invalid-frame', type: 'rtc:candidate' })
+  t.equal(x.ws.readyState, 1, 'the connection stays open after every error')
+  t.equal(c.ws.readyState, 1)
+})
