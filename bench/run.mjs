@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// npm run bench [-- SCENARIO... --flag value ... --quick]: see bench/README.md.
+import { execSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startServer, table } from './lib.mjs'
+import { relay, join, churn, idle, routing } from './scenarios.mjs'
+
+const scenarios = { relay, join, churn, idle, routing }
+const here = path.dirname(fileURLToPath(import.meta.url))
+const PLUGIN_RATE_LIMIT = 500 // the plugin's default per-connection limit (frames/s); the bench stays under it
+
+const DEFAULTS = {
+  clients: 200, // relay: clients
+  pool: 4, // relay, join, churn, idle: members per pool
+  duration: 8, // relay, routing: measured seconds
+  warmup: 1.5, // relay, routing: seconds before measuring
+  window: 8, // relay: frames in flight per client
+  burst: 4, // relay: candidates after each sdp
+  rate: 400, // relay: frames/s per client at most (0: unpaced)
+  concurrency: 200, // connects in flight
+  joins: 2000, // join: clients
+  rounds: 20, // churn: rounds
+  churnClients: 200, // churn: clients per round
+  idle: 10000, // idle: connections
+  routingPool: 16, // routing: members of each of the 10 active pools
+  routingPools: 10000 // routing: pools in the "many" half
+}
+const QUICK = { clients: 60, duration: 2, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000 }
+
+const flags = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'string' }]))
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { ...flags, quick: { type: 'boolean' }, servers: { type: 'string' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' } }
+})
+if (values.help) {
+  console.log(`usage: node bench/run.mjs [${Object.keys(scenarios).join('|')} ...] [--quick] [--servers baseline,plugin] [--cpu-prof]\n  ` +
+    Object.entries(DEFAULTS).map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join('  '))
+  process.exit(0)
+}
+const o = { ...DEFAULTS, ...(values.quick ? QUICK : {}) }
+for (const k of Object.keys(DEFAULTS)) {
+  const v = values[k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())]
+  if (v !== undefined) o[k] = Number(v)
+}
+const chosen = positionals.length ? positionals : Object.keys(scenarios)
+for (const name of chosen) if (!scenarios[name]) throw new Error(`unknown scenario ${name}; have ${Object.keys(scenarios).join(', ')}`)
+const servers = (values.servers ?? 'baseline,plugin').split(',')
+
+const notes = []
+const fdLimit = Number(execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim()) || Infinity
+for (const key of ['idle', 'routingPools']) {
+  if (o[key] + 10 * o.routingPool + 500 > fdLimit) {
+    o[key] = fdLimit - 10 * o.routingPool - 500
+    notes.push(`${key} lowered to ${o[key]} to fit the open-file limit (ulimit -n = ${fdLimit})`)
+  }
+}
+if (o.rate > PLUGIN_RATE_LIMIT || o.rate === 0) notes.push(`client pacing ${o.rate || 'off'}: above the plugin's default rate limit (${PLUGIN_RATE_LIMIT}/s), rate-limited frames will show as errors`)
+
+// What each scenario shows: [key, label, decimals, target]. A target `ratio` compares plugin / baseline;
+// a target `value` applies to each server's own figure.
+const ROWS = {
+  relay: [
+    ['framesPerSec', 'delivered frames/s', 0, { ratio: '>=', limit: 0.9 }],
+    ['p50', 'latency p50 (ms)', 2],
+    ['p99', 'latency p99 (ms)', 2, { ratio: '<=', limit: 1.5 }],
+    ['max', 'latency max (ms)', 2],
+    ['cpuPer1k', 'server CPU ms / 1k frames', 1, { ratio: '<=', limit: 1.15 }],
+    ['serverCpu', 'server CPU %', 0],
+    ['clientCpu', 'load generator CPU %', 0],
+    ['frames', 'frames sent (all phases)', 0]
+  ],
+  join: [
+    ['joinsPerSec', 'joins/s', 0, { ratio: '>=', limit: 0.8 }],
+    ['lastJoined', 'last rtc:joined (ms)', 0],
+    ['complete', 'last rtc:peer (ms)', 0]
+  ],
+  churn: [
+    ['cyclesPerSec', 'join+leave cycles/s', 0],
+    ['closes', 'rtc:close delivered', 0],
+    ['heapStart', 'heap start (MiB)', 2],
+    ['heapEnd', 'heap end (MiB)', 2],
+    ['heapGrowth', 'heap growth (MiB)', 2, { value: '<=', limit: 1 }],
+    ['rssStart', 'RSS start (MiB)', 1],
+    ['rssEnd', 'RSS end (MiB)', 1]
+  ],
+  idle: [
+    ['connections', 'idle joined connections', 0],
+    ['rssPerConn', 'RSS per connection (KiB)', 2, { ratio: '<=', limit: 1.3 }],
+    ['heapPerConn', 'JS heap per connection (KiB)', 2],
+    ['externalPerConn', 'external+buffers per conn (KiB)', 2]
+  ],
+  routing: [
+    ['cpuFew', 'CPU ms/1k frames, 10 pools', 1],
+    ['cpuMany', `CPU ms/1k frames, ${o.routingPools} pools`, 1],
+    ['cpuRatio', 'CPU many/few', 3, { value: 'within', limit: 0.1 }],
+    ['fpsFew', 'frames/s, 10 pools', 0],
+    ['fpsMany', `frames/s, ${o.routingPools} pools`, 0],
+    ['fpsRatio', 'frames/s many/few', 3],
+    ['p99Few', 'p99 ms, 10 pools', 2],
+    ['p99Many', `p99 ms, ${o.routingPools} pools`, 2]
+  ]
+}
+
+const DESCRIBE = {
+  relay: `${o.clients} clients in pools of ${o.pool}, window ${o.window}, bursts of 1 sdp + ${o.burst} candidates, ≤ ${o.rate} frames/s per client, ${o.warmup} s warm-up + ${o.duration} s`,
+  join: `${o.joins} clients join pools of ${o.pool}, ${o.concurrency} connecting at once`,
+  churn: `${o.rounds} rounds (+1 warm-up) of ${o.churnClients} clients in pools of ${o.pool}: join, 1 sdp + 2 candidates per pair, leave one by one`,
+  idle: `${o.idle} idle joined connections in pools of ${o.pool}`,
+  routing: `relay over 10 pools of ${o.routingPool}, then with ${o.routingPools - 10} more single-member pools (${o.routingPools} pools, ${o.routingPools - 10 + 10 * o.routingPool} members)`
+}
+
+const fmt = (v, d) => (typeof v === 'number' && Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—')
+
+function judge (target, base, plug) {
+  if (!target || plug === undefined) return ['', null]
+  const { limit } = target
+  if (target.ratio) {
+    const r = plug / base
+    const pass = target.ratio === '>=' ? r >= limit : r <= limit
+    return [`${target.ratio === '>=' ? '≥' : '≤'} ${limit}×`, pass]
+  }
+  if (target.value === 'within') return [`1 ± ${limit}`, Math.abs(plug - 1) <= limit]
+  return [`≤ ${limit}`, plug <= limit]
+}
+
+const machine = {
+  os: `${os.type()} ${os.release()} ${os.arch()}`,
+  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
+  node: process.version,
+  memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`
+}
+const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+const resultsDir = path.join(here, 'results')
+mkdirSync(resultsDir, { recursive: true })
+const profDir = values['cpu-prof'] ? path.join(resultsDir, `prof-${stamp}`) : null
+const report = { date: new Date().toISOString(), machine, options: o, servers, notes, scenarios: {}, targets: [] }
+console.log(`machine: ${machine.os}, ${machine.cpus}, ${machine.memory}, node ${machine.node}`)
+for (const n of notes) console.log(`note: ${n}`)
+
+for (const name of chosen) {
+  console.log(`\n## ${name}: ${DESCRIBE[name]}`)
+  const results = {}
+  for (const kind of servers) {
+    let server
+    try {
+      server = await startServer(kind, { cpuProfDir: profDir && path.join(profDir, `${name}-${kind}`) })
+      results[kind] = await scenarios[name](server, o)
+    } catch (err) {
+      results[kind] = { metrics: {}, problems: [`failed: ${err.message}`] }
+    } finally {
+      await server?.stop()
+    }
+  }
+  const base = results.baseline?.metrics ?? {}
+  const plug = results.plugin?.metrics
+  const rows = [['metric', 'baseline', 'plugin', 'plugin/base', 'target', '']]
+  for (const [key, label, d, target] of ROWS[name]) {
+    const [goal, pass] = judge(target, base[key], plug?.[key])
+    rows.push([label, fmt(base[key], d), fmt(plug?.[key], d), fmt(plug?.[key] / base[key], 2), goal, pass === null ? '' : pass ? 'PASS' : 'FAIL'])
+    if (pass !== null) report.targets.push({ scenario: name, metric: label, baseline: base[key], plugin: plug[key], target: goal, pass })
+  }
+  console.log(table(rows))
+  for (const [kind, r] of Object.entries(results)) {
+    console.log(`checks ${kind}: ${r.problems.length ? r.problems.join('; ') : 'OK'}`)
+  }
+  report.scenarios[name] = { description: DESCRIBE[name], results }
+}
+
+if (report.targets.length) {
+  console.log('\n## targets (plugin vs baseline, same run)')
+  console.log(table([['scenario', 'metric', 'baseline', 'plugin', 'target', ''],
+    ...report.targets.map((t) => [t.scenario, t.metric, fmt(t.baseline, 2), fmt(t.plugin, 2), t.target, t.pass ? 'PASS' : 'FAIL'])]))
+}
+const file = path.join(resultsDir, `${stamp}.json`)
+writeFileSync(file, JSON.stringify(report, null, 2))
+console.log(`\nresults: ${path.relative(process.cwd(), file)}${profDir ? `\nprofiles: ${path.relative(process.cwd(), profDir)} (node bench/profile.mjs FILE)` : ''}`)

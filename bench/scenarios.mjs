@@ -1,0 +1,193 @@
+// The five scenarios. Each runs against one server process and returns
+// { metrics, problems }: figures for the table, and what its checks found.
+import {
+  Relay, allAnnounced, byPool, cpuMs, errorTally, joinMany, percentiles, sleep, terminate, waitFor
+} from './lib.mjs'
+
+const inPools = (size, prefix = 'p') => (i) => `${prefix}${Math.floor(i / size)}`
+const mb = (bytes) => bytes / 1048576
+
+/** Runs the relay load over `members` for warm-up + duration; figures from the measured part only. */
+async function measureRelay (server, members, o) {
+  const relay = new Relay(members, { window: o.window, burst: o.burst, rate: o.rate })
+  relay.start()
+  await sleep(o.warmup * 1000)
+  const before = await server.stats()
+  const client = process.cpuUsage()
+  const done = relay.measure()
+  await sleep(o.duration * 1000)
+  const after = await server.stats()
+  const clientMs = cpuMs({ cpu: client }, { cpu: process.cpuUsage() })
+  const { frames, seconds, latencies } = done()
+  relay.stop()
+  const problems = []
+  await waitFor(() => relay.inflight === 0, 20_000, 'relay drain').catch((err) => problems.push(err.message))
+  problems.push(...relay.verify())
+  for (const m of members) m.relay = null
+  const serverMs = cpuMs(before, after)
+  return {
+    metrics: {
+      framesPerSec: frames / seconds,
+      ...percentiles(latencies),
+      cpuPer1k: serverMs / frames * 1000,
+      serverCpu: serverMs / seconds / 10,
+      clientCpu: clientMs / seconds / 10,
+      frames: relay.totalSent
+    },
+    problems
+  }
+}
+
+export async function relay (server, o) {
+  const members = await joinMany(server.url, o.clients, inPools(o.pool), { concurrency: o.concurrency })
+  try {
+    await allAnnounced(members)
+    const result = await measureRelay(server, members, o)
+    result.problems.push(...errorTally(members))
+    return result
+  } finally {
+    terminate(members)
+  }
+}
+
+/** Every member's `peers` lists exactly the members that joined its pool before it, and its rtc:peer the ones after. */
+function checkJoins (members) {
+  const problems = []
+  if (new Set(members.map((m) => m.id)).size !== members.length) problems.push('duplicate client ids')
+  for (const pool of byPool(members)) {
+    const order = [...pool].sort((a, b) => a.peers.length - b.peers.length)
+    order.forEach((m, i) => {
+      if (m.peers.join() !== order.slice(0, i).map((x) => x.id).join()) problems.push(`${m.pool}: wrong peers in rtc:joined`)
+      if (m.announced.join() !== order.slice(i + 1).map((x) => x.id).join()) problems.push(`${m.pool}: wrong rtc:peer`)
+    })
+  }
+  return problems
+}
+
+export async function join (server, o) {
+  const t0 = performance.now()
+  let members = []
+  try {
+    members = await joinMany(server.url, o.joins, inPools(o.pool), { concurrency: o.concurrency })
+    const lastJoined = Math.max(...members.map((m) => m.joinedAt)) - t0
+    await allAnnounced(members)
+    const complete = performance.now() - t0
+    return {
+      metrics: { joinsPerSec: o.joins / lastJoined * 1000, lastJoined, complete },
+      problems: [...checkJoins(members), ...errorTally(members)]
+    }
+  } finally {
+    terminate(members)
+  }
+}
+
+/** One churn round: join, a negotiation per pair, then members leave one by one; checks every rtc:close. */
+async function churnRound (server, o, round, problems) {
+  const members = await joinMany(server.url, o.churnClients, inPools(o.pool, `r${round}-`), { concurrency: o.concurrency })
+  try {
+    await allAnnounced(members)
+    const relay = new Relay(members, { window: o.window, burst: 2, perPair: 3, rate: o.rate })
+    relay.start()
+    await waitFor(() => [...relay.senders.values()].every((s) => s.done) && relay.inflight === 0, 30_000, 'churn frames')
+    relay.stop()
+    problems.push(...relay.verify())
+    let closes = 0
+    await Promise.all(byPool(members).map(async (pool) => {
+      for (const [k, leaver] of pool.entries()) {
+        await leaver.close()
+        const rest = pool.slice(k + 1)
+        await waitFor(() => rest.every((m) => m.closes.has(leaver.id)), 20_000, 'rtc:close')
+      }
+      for (const [k, m] of pool.entries()) {
+        const left = pool.slice(0, k)
+        if (m.closes.size !== k || left.some((x) => m.closes.get(x.id) !== 1)) problems.push(`${m.pool}: rtc:close not exactly once`)
+        closes += m.closes.size
+      }
+    }))
+    problems.push(...errorTally(members))
+    return closes
+  } finally {
+    terminate(members)
+  }
+}
+
+export async function churn (server, o) {
+  const problems = []
+  await churnRound(server, o, 'warm', problems)
+  await sleep(200)
+  const start = await server.stats({ gc: true })
+  const t0 = performance.now()
+  let closes = 0
+  for (let round = 0; round < o.rounds; round++) closes += await churnRound(server, o, round, problems)
+  const seconds = (performance.now() - t0) / 1000
+  await sleep(500)
+  const end = await server.stats({ gc: true })
+  return {
+    metrics: {
+      cyclesPerSec: o.rounds * o.churnClients / seconds,
+      closes,
+      heapStart: mb(start.mem.heapUsed),
+      heapEnd: mb(end.mem.heapUsed),
+      heapGrowth: mb(end.mem.heapUsed - start.mem.heapUsed),
+      rssStart: mb(start.mem.rss),
+      rssEnd: mb(end.mem.rss)
+    },
+    problems
+  }
+}
+
+export async function idle (server, o) {
+  const before = await server.stats({ gc: true })
+  let members = []
+  try {
+    members = await joinMany(server.url, o.idle, inPools(o.pool), { concurrency: o.concurrency })
+    await allAnnounced(members)
+    await sleep(1000)
+    const after = await server.stats({ gc: true })
+    return {
+      metrics: {
+        connections: o.idle,
+        rssPerConn: (after.mem.rss - before.mem.rss) / o.idle / 1024,
+        heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / o.idle / 1024,
+        externalPerConn: (after.mem.external + after.mem.arrayBuffers - before.mem.external - before.mem.arrayBuffers) / o.idle / 1024
+      },
+      problems: errorTally(members)
+    }
+  } finally {
+    terminate(members)
+  }
+}
+
+/**
+ * The relay over the same active members (10 pools of routingPool), first
+ * alone, then with routingPools − 10 more pools of one idle member each: only
+ * the number of pools and connections present changes, not the relayed pairs.
+ */
+export async function routing (server, o) {
+  const active = await joinMany(server.url, 10 * o.routingPool, inPools(o.routingPool, 'a'), { concurrency: o.concurrency })
+  let idlers = []
+  try {
+    await allAnnounced(active)
+    const few = await measureRelay(server, active, o)
+    idlers = await joinMany(server.url, o.routingPools - 10, (i) => `i${i}`, { concurrency: o.concurrency, first: active.length })
+    const many = await measureRelay(server, active, o)
+    const f = few.metrics
+    const m = many.metrics
+    return {
+      metrics: {
+        cpuFew: f.cpuPer1k,
+        cpuMany: m.cpuPer1k,
+        cpuRatio: m.cpuPer1k / f.cpuPer1k,
+        fpsFew: f.framesPerSec,
+        fpsMany: m.framesPerSec,
+        fpsRatio: m.framesPerSec / f.framesPerSec,
+        p99Few: f.p99,
+        p99Many: m.p99
+      },
+      problems: [...few.problems, ...many.problems, ...errorTally(active), ...errorTally(idlers)]
+    }
+  } finally {
+    terminate(active)
+    terminate(idlers)
+  }
+}
