@@ -4,6 +4,7 @@ import websocket from '@fastify/websocket'
 import { normalizeOptions, type RtcSignalOptions } from './options'
 import { PoolManager } from './pool-manager'
 import { routes } from './routes'
+import { registerDemo } from './assets'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,6 +28,7 @@ const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify,
   }
   await manager.start()
   await fastify.register(routes, { prefix: options.prefix, manager, options })
+  if (options.demo) await fastify.register(registerDemo, { prefix: options.prefix })
   fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preValidationHookHandler, RouteShorthandOptions } from 'fastify'
 import type {} from '@fastify/websocket'
+import { registerAssets } from './assets'
 import { errors } from './errors'
 import type { NormalizedOptions } from './options'
 import type { PoolManager } from './pool-manager'
@@ -7,6 +8,12 @@ import type { PoolManager } from './pool-manager'
 export interface RoutesOptions {
   manager: PoolManager
   options: NormalizedOptions
+}
+
+/** Browsers put tokens in the query string (they cannot set headers on a WebSocket): never log it. */
+function withoutQuery (req: { method: string, url: string, ip?: string }): Record<string, unknown> {
+  const q = req.url.indexOf('?')
+  return { method: req.method, url: q === -1 ? req.url : req.url.slice(0, q), remoteAddress: req.ip }
 }
 
 type Hooks<T> = T | T[] | undefined
@@ -20,7 +27,8 @@ function list<T> (hooks: Hooks<T>): T[] {
  * The encapsulated child, registered under `prefix`: `GET /` (pool named by `rtc:join`) and
  * `GET /:pool` (connection bound to the pool in the path). The app's `routeOptions` (auth hooks,
  * config) go onto both, after the plugin's own Origin and pool-name checks, so a hook can answer
- * 401/403 and the socket is never opened.
+ * 401/403 and the socket is never opened. The browser client is served beside them
+ * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
 export async function routes (fastify: FastifyInstance, { manager, options }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength } = options
@@ -43,6 +51,7 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
   }
 
   const base = {
+    logSerializers: { req: withoutQuery },
     ...user,
     websocket: true as const,
     onRequest: [checkOrigin, ...list(user.onRequest as Hooks<onRequestHookHandler>)]
@@ -58,4 +67,6 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
   }, (socket, request) => {
     manager.connect(socket, request, (request.params as { pool: string }).pool)
   })
+
+  await registerAssets(fastify, { demo: options.demo, prefix: options.prefix })
 }

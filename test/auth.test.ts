@@ -1,0 +1,145 @@
+import { test } from 'tap'
+import { once } from 'node:events'
+import { Writable } from 'node:stream'
+import WebSocket from 'ws'
+import { Client, joinAll, listen } from './helpers'
+
+/** Resolves with the HTTP status of a refused upgrade (the socket never opens). */
+async function refusedStatus (url: string, headers: Record<string, string> = {}): Promise<number> {
+  const ws = new WebSocket(url, { headers })
+  ws.on('open', () => ws.close())
+  const [, res] = await once(ws, 'unexpected-response')
+  ws.on('error', () => {})
+  ws.terminate()
+  return res.statusCode
+}
+
+test('route hooks answer 401 before the upgrade, and see the pool in the path', async (t) => {
+  const seen: string[] = []
+  const { url } = await listen(t, {
+    privatePools: false,
+    routeOptions: {
+      onRequest: async (request, reply) => {
+        const params = request.params as { pool?: string }
+        seen.push(params.pool ?? '(none)')
+        if ((request.query as Record<string, string>).token !== 'secret') {
+          await reply.code(401).send({ error: 'Unauthorized' })
+        }
+      }
+    }
+  })
+  t.equal(await refusedStatus(`${url}/rtc?token=wrong`), 401)
+  t.equal(await refusedStatus(`${url}/rtc/room-1`), 401)
+  const ok = await Client.open(`${url}/rtc/room-1?token=secret`)
+  await ok.join('room-1')
+  t.same(seen, ['(none)', 'room-1', 'room-1'])
+})
+
+test('preValidation and preHandler route hooks refuse too', async (t) => {
+  for (const hook of ['preValidation', 'preHandler'] as const) {
+    const { url } = await listen(t, {
+      privatePools: false,
+      routeOptions: { [hook]: async () => { throw Object.assign(new Error('nope'), { statusCode: 403 }) } }
+    })
+    t.equal(await refusedStatus(`${url}/rtc`), 403, hook)
+    t.equal(await refusedStatus(`${url}/rtc/x`), 403, hook)
+  }
+})
+
+test('allowedOrigins is checked before the upgrade', async (t) => {
+  const { url } = await listen(t, { privatePools: false, allowedOrigins: ['https://app.example'] })
+  t.equal(await refusedStatus(`${url}/rtc`, { origin: 'https://evil.example' }), 403)
+  const good = await Client.open(`${url}/rtc`, { headers: { origin: 'https://app.example' } })
+  await good.join('x')
+  const noOrigin = await Client.open(`${url}/rtc`)
+  await noOrigin.join('x')
+  t.pass('an allowed origin and a non-browser client (no Origin) connect')
+})
+
+test('an over-long pool in the path is 400 before the upgrade', async (t) => {
+  const { url } = await listen(t, { privatePools: false, maxPoolNameLength: 4 })
+  t.equal(await refusedStatus(`${url}/rtc/toolong`), 400)
+})
+
+test('a connection bound to a pool by its path cannot join another', async (t) => {
+  const { url } = await listen(t, { privatePools: false })
+  const c = await Client.open(`${url}/rtc/blue`)
+  c.send('rtc:join', { pool: 'red' })
+  t.match(await c.expect('rtc:error'), { reason: 'join-denied', pool: 'red' })
+  const joined = await c.join('blue')
+  t.equal(joined.pool, 'blue')
+  const d = await Client.open(`${url}/rtc/blue`)
+  d.send('rtc:join', {})
+  t.match(await d.expect('rtc:joined'), { pool: 'blue', peers: [c.id] }, 'rtc:join without a pool joins the bound one')
+})
+
+test('join hook: refuse with false, refuse by throwing (its message), map the pool, set the description', async (t) => {
+  const { url } = await listen(t, {
+    privatePools: false,
+    joinHook: async (request, { pool, endpoint }) => {
+      const q = request.query as Record<string, string>
+      if (q.ban === '1') return false
+      if (q.ban === '2') throw new Error('Banned from ' + pool)
+      t.type(endpoint.id, 'string')
+      return { pool: 'tenant-a:' + pool, description: { name: q.name ?? 'anon' } }
+    }
+  })
+  const banned = await Client.open(`${url}/rtc?ban=1`)
+  banned.send('rtc:join', { pool: 'lobby' })
+  t.match(await banned.expect('rtc:error'), { reason: 'join-denied', pool: 'lobby' })
+  const thrown = await Client.open(`${url}/rtc?ban=2`)
+  thrown.send('rtc:join', { pool: 'lobby' })
+  t.match(await thrown.expect('rtc:error'), { reason: 'join-denied', message: 'Banned from lobby' })
+
+  const ada = await Client.open(`${url}/rtc?name=Ada`)
+  const j1 = await ada.join('lobby')
+  t.equal(j1.pool, 'tenant-a:lobby', 'rtc:joined names the pool actually joined')
+  t.same(j1.descriptions, { [ada.id]: { name: 'Ada' } }, 'own description in rtc:joined')
+
+  const bob = await Client.open(`${url}/rtc?name=Bob`)
+  const j2 = await bob.join('lobby')
+  t.same(j2.peers, [ada.id])
+  t.same(j2.descriptions, { [ada.id]: { name: 'Ada' }, [bob.id]: { name: 'Bob' } })
+  t.same(await ada.expect('rtc:peer'), { id: bob.id, description: { name: 'Bob' } })
+  t.same(await ada.expect('rtc:describe'), { id: bob.id, uid: bob.id, description: { name: 'Bob' } }, 'rtcpool 3.x reads it from rtc:describe')
+  t.same(await bob.sync(), [], 'the member described is not sent its own rtc:describe')
+  t.equal(banned.ws.readyState, 1, 'a refused connection stays open')
+})
+
+test('join hook that fails strangely refuses the join and the server goes on', async (t) => {
+  const { url } = await listen(t, {
+    privatePools: false,
+    joinHook: async (request) => {
+      const q = request.query as Record<string, string>
+      if (q.mode === 'badpool') return { pool: '' }
+      if (q.mode === 'baddesc') return { description: { n: 1n } }
+      // eslint-disable-next-line no-throw-literal
+      if (q.mode === 'literal') throw 'not an error'
+      return true
+    }
+  })
+  for (const mode of ['badpool', 'baddesc', 'literal']) {
+    const c = await Client.open(`${url}/rtc?mode=${mode}`)
+    c.send('rtc:join', { pool: 'p' })
+    t.match(await c.expect('rtc:error'), { reason: 'join-denied' }, mode)
+  }
+  const [a] = await joinAll(url, 'p', 1)
+  t.ok(a.id, 'others still join')
+})
+
+test('a token in the query string never reaches the logs', async (t) => {
+  let logs = ''
+  const stream = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
+  const { url } = await listen(t, {
+    privatePools: false,
+    joinHook: async (request) => (request.query as Record<string, string>).token === 'tok-5ec7e7' ? undefined : false
+  }, { logger: { level: 'debug', stream } })
+  const c = await Client.open(`${url}/rtc?token=tok-5ec7e7`)
+  await c.join('p')
+  c.send('rtc:nonsense')
+  await c.expect('rtc:error')
+  c.close()
+  await c.closed
+  t.match(logs, /rtc: joined/, 'the join is logged')
+  t.notMatch(logs, /tok-5ec7e7/, 'the token is not')
+})
