@@ -300,12 +300,10 @@ export class PoolManager extends SafeEmitter<PoolManagerEvents> implements Adapt
     const pool = endpoint.pool
     if (pool === null) return COMPLETED
     endpoint.request.log.info({ peer: endpoint.id, pool, reason }, 'rtc: left')
-    // applyLeave clears endpoint.pool; the memory adapter applies before its first await.
-    const done = this.adapter.leave(pool, endpoint.id)
     endpoint.pool = null
     endpoint.view = null
     this.emit('leave', { endpoint, pool, reason })
-    return done
+    return this.adapter.leave(pool, endpoint.id)
   }
 
   private relay (endpoint: Endpoint, type: 'rtc:sdp' | 'rtc:candidate', data: FrameData): void {
