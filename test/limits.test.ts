@@ -1,0 +1,81 @@
+import { test } from 'tap'
+import { once } from 'node:events'
+import type { Socket } from 'node:net'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import rtcSignal from '../lib/index'
+import { Client, joinAll, listen } from './helpers'
+
+test('heartbeat: a socket that misses its pong is terminated and its peers get rtc:close', async (t) => {
+  const { url } = await listen(t, { privatePools: false, heartbeatInterval: 50 })
+  const [alive] = await joinAll(url, 'hb', 1)
+  const silent = await Client.open(`${url}/rtc`, { autoPong: false })
+  await silent.join('hb')
+  await alive.expect('rtc:peer')
+  t.same(await alive.expect('rtc:close'), { id: silent.id, uid: silent.id })
+  t.equal((await silent.closed).code, 1006, 'terminated, no close frame')
+  // the live one answered every ping: it keeps being pinged and stays
+  for (let i = 0; i < 3; i++) await once(alive.ws, 'ping')
+  t.equal(alive.ws.readyState, 1)
+})
+
+test('rate limit: frames over the limit get rate-limited; a flood is closed with 1008', async (t) => {
+  const { url } = await listen(t, { privatePools: false, rateLimit: { max: 20, timeWindow: 60_000 } })
+  const [a, b] = await joinAll(url, 'rl', 2)
+  // a's rtc:join was the first of its 20 frames in this window
+  for (let i = 0; i < 25; i++) a.send('rtc:candidate', { for: b.id, candidate: { i } })
+  for (let i = 0; i < 19; i++) t.equal((await b.expect('rtc:candidate')).candidate.i, i)
+  for (let i = 19; i < 25; i++) t.match(await a.expect('rtc:error'), { reason: 'rate-limited', message: /slow down/ })
+  t.same(await b.sync(), [], 'refused frames were not relayed')
+  t.equal(a.ws.readyState, 1, 'over the limit but not flooding: still open')
+  for (let i = 0; i < 20; i++) a.send('rtc:candidate', { for: b.id, candidate: { i } })
+  t.equal((await a.closed).code, 1008, 'twice the limit in one window closes the connection')
+  t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id }, 'its peers are told')
+  const c = await Client.open(`${url}/rtc`)
+  await c.join('rl')
+  t.pass('others are unaffected')
+})
+
+test('a frame larger than maxPayload closes the socket with 1009', async (t) => {
+  const { url } = await listen(t, { privatePools: false, maxPayload: 1024 })
+  const [a, b] = await joinAll(url, 'big', 2)
+  a.send('rtc:sdp', { to: b.id, description: { type: 'offer', sdp: 'x'.repeat(2000) } })
+  t.equal((await a.closed).code, 1009)
+  t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id })
+})
+
+test('maxPayload holds even when the app registered @fastify/websocket with a larger one', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } })
+  await app.register(rtcSignal, { privatePools: false, maxPayload: 1024 })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const [a] = await joinAll(url, 'p', 1)
+  a.send('x', { pad: 'y'.repeat(4096) })
+  t.equal((await a.closed).code, 1009)
+})
+
+test('a slow reader is dropped instead of buffering without bound; its peers get rtc:close', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 64 * 1024 })
+  const [fast, slow, watcher] = await joinAll(url, 'slow', 3)
+  // stop reading: the kernel buffers fill, then the server's queue grows past maxBufferedBytes
+  const raw = (slow.ws as unknown as { _socket: Socket })._socket
+  raw.pause()
+  const description = { type: 'offer', sdp: 'a='.padEnd(60_000, 'x') }
+  const gone = watcher.expect('rtc:close', 30_000)
+  let sent = 0
+  let closed = false
+  void gone.then(() => { closed = true })
+  // bounded: at most 2,000 frames (120 MB), stopping as soon as the server drops the reader
+  while (!closed && sent < 2000) {
+    fast.send('rtc:sdp', { to: slow.id, description })
+    sent++
+    if (sent % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.same(await gone, { id: slow.id, uid: slow.id })
+  t.ok(sent < 2000, `dropped after ${sent} frames`)
+  t.equal(app.rtcPools.endpoint(slow.id), undefined, 'the server let go of it')
+  raw.resume()
+  t.equal(fast.ws.readyState, 1, 'the sender is unaffected')
+})
