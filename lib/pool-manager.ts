@@ -283,7 +283,7 @@ export class PoolManager extends SafeEmitter<PoolManagerEvents> implements Adapt
     const member: MemberInfo = { id: endpoint.id, description: endpoint.description, node: this.node }
     const outcome = await this.adapter.join(pool, member, { create: !this.options.privatePools, maxMembers: this.options.maxMembers })
     if (!outcome.ok) {
-      this.refuse(endpoint, outcome.reason, undefined, { type, pool })
+      this.refuse(endpoint, outcome.reason, 'message' in outcome ? outcome.message : undefined, { type, pool })
       return
     }
     if (outcome.created === true) this.emit('pool-created', { pool })

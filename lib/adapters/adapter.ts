@@ -15,6 +15,8 @@ export interface JoinPolicy {
 export type JoinOutcome =
   | { ok: true, created?: boolean }
   | { ok: false, reason: 'no-such-pool' | 'pool-full' }
+  /** The bus cannot admit anyone right now (Redis unreachable): refused at once with this message. */
+  | { ok: false, reason: 'join-denied', message: string }
 
 /**
  * What a PoolManager offers its adapter. The adapter calls the `apply*` methods on every process
