@@ -2,6 +2,7 @@
 // load generator with its exactly-once / in-order checks, statistics, tables.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -31,12 +32,11 @@ export function waitFor (test, ms, what) {
 /**
  * Starts `bench/servers/KIND.mjs` in its own process (with --expose-gc) and
  * returns its WebSocket URL, `stats({ gc })` (the server's own cpuUsage and
- * memoryUsage, over IPC) and `stop()`.
+ * memoryUsage, over IPC), `profile(label)` (starts a CPU profile of the
+ * server when `profileDir` is set; call the returned function to write it) and `stop()`.
  */
-export async function startServer (kind, { options = {}, cpuProfDir = null } = {}) {
-  const flags = ['--expose-gc']
-  if (cpuProfDir) flags.push('--cpu-prof', '--cpu-prof-dir', cpuProfDir)
-  const child = spawn(process.execPath, [...flags, path.join(here, 'servers', `${kind}.mjs`), JSON.stringify(options)], {
+export async function startServer (kind, { options = {}, profileDir = null } = {}) {
+  const child = spawn(process.execPath, ['--expose-gc', path.join(here, 'servers', `${kind}.mjs`), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc']
   })
   const exited = once(child, 'exit').then(([code]) => { throw new Error(`${kind} server exited (${code})`) })
@@ -49,15 +49,21 @@ export async function startServer (kind, { options = {}, cpuProfDir = null } = {
     pending.get(msg.id)?.(msg)
     pending.delete(msg.id)
   })
+  const request = (cmd, args = {}) => withTimeout(Promise.race([new Promise((resolve) => {
+    const id = ++seq
+    pending.set(id, resolve)
+    child.send({ id, cmd, ...args })
+  }), exited]), 60_000, `${kind} ${cmd}`)
   return {
     kind,
-    options,
     url: `ws://127.0.0.1:${port}${route}`,
-    stats: ({ gc = false } = {}) => withTimeout(Promise.race([new Promise((resolve) => {
-      const id = ++seq
-      pending.set(id, resolve)
-      child.send({ id, cmd: 'stats', gc })
-    }), exited]), 60_000, `${kind} stats`),
+    stats: ({ gc = false } = {}) => request('stats', { gc }),
+    async profile (label) {
+      if (!profileDir) return async () => {}
+      mkdirSync(profileDir, { recursive: true })
+      await request('profile-start')
+      return () => request('profile-stop', { file: path.join(profileDir, `${label}-${kind}-${++profiles}.cpuprofile`) })
+    },
     async stop () {
       if (child.exitCode !== null) return
       child.send({ cmd: 'exit' })
@@ -65,6 +71,7 @@ export async function startServer (kind, { options = {}, cpuProfDir = null } = {
     }
   }
 }
+let profiles = 0
 
 const zeroMask = (mask) => mask.fill(0) // loopback: spare the load generator the masking
 const TEXT = { binary: false }

@@ -27,9 +27,11 @@ const DEFAULTS = {
   churnClients: 200, // churn: clients per round
   idle: 10000, // idle: connections
   routingPool: 16, // routing: members of each of the 10 active pools
-  routingPools: 10000 // routing: pools in the "many" half
+  routingPools: 10000, // routing: pools in the "many" run
+  routingRate: 100, // routing: frames/s per active client (a fixed offered load)
+  repeat: 3 // runs per server, alternating baseline/plugin; the table shows medians
 }
-const QUICK = { clients: 60, duration: 2, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000 }
+const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, repeat: 1 }
 
 const flags = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'string' }]))
 const { values, positionals } = parseArgs({
@@ -71,6 +73,7 @@ const ROWS = {
     ['cpuPer1k', 'server CPU ms / 1k frames', 1, { ratio: '<=', limit: 1.15 }],
     ['serverCpu', 'server CPU %', 0],
     ['clientCpu', 'load generator CPU %', 0],
+    ['otherCpu', 'other processes CPU %', 0],
     ['frames', 'frames sent (all phases)', 0]
   ],
   join: [
@@ -101,7 +104,8 @@ const ROWS = {
     ['fpsMany', `frames/s, ${o.routingPools} pools`, 0],
     ['fpsRatio', 'frames/s many/few', 3],
     ['p99Few', 'p99 ms, 10 pools', 2],
-    ['p99Many', `p99 ms, ${o.routingPools} pools`, 2]
+    ['p99Many', `p99 ms, ${o.routingPools} pools`, 2],
+    ['otherCpu', 'other processes CPU % (max)', 0]
   ]
 }
 
@@ -110,15 +114,25 @@ const DESCRIBE = {
   join: `${o.joins} clients join pools of ${o.pool}, ${o.concurrency} connecting at once`,
   churn: `${o.rounds} rounds (+1 warm-up) of ${o.churnClients} clients in pools of ${o.pool}: join, 1 sdp + 2 candidates per pair, leave one by one`,
   idle: `${o.idle} idle joined connections in pools of ${o.pool}`,
-  routing: `relay over 10 pools of ${o.routingPool}, then with ${o.routingPools - 10} more single-member pools (${o.routingPools} pools, ${o.routingPools - 10 + 10 * o.routingPool} members)`
+  routing: `relay at ${o.routingRate} frames/s per client over 10 pools of ${o.routingPool}; again with ${o.routingPools - 10} more single-member pools (${o.routingPools} pools, ${o.routingPools - 10 + 10 * o.routingPool} members); again without`
+}
+
+function medians (list) {
+  const keys = new Set(list.flatMap((m) => Object.keys(m)))
+  return Object.fromEntries([...keys].map((k) => {
+    const v = list.map((m) => m[k]).filter(Number.isFinite).sort((a, b) => a - b)
+    const mid = v.length >> 1
+    return [k, v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2]
+  }))
 }
 
 const fmt = (v, d) => (typeof v === 'number' && Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—')
 
 function judge (target, base, plug) {
-  if (!target || plug === undefined) return ['', null]
+  if (!target || !Number.isFinite(plug)) return ['', null]
   const { limit } = target
   if (target.ratio) {
+    if (!Number.isFinite(base)) return ['', null]
     const r = plug / base
     const pass = target.ratio === '>=' ? r >= limit : r <= limit
     return [`${target.ratio === '>=' ? '≥' : '≤'} ${limit}×`, pass]
@@ -137,24 +151,32 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 const resultsDir = path.join(here, 'results')
 mkdirSync(resultsDir, { recursive: true })
 const profDir = values['cpu-prof'] ? path.join(resultsDir, `prof-${stamp}`) : null
+if (profDir) notes.push('--cpu-prof: the server is profiled while measuring, which slows it: use these figures for diagnosis only')
 const report = { date: new Date().toISOString(), machine, options: o, servers, notes, scenarios: {}, targets: [] }
 console.log(`machine: ${machine.os}, ${machine.cpus}, ${machine.memory}, node ${machine.node}`)
 for (const n of notes) console.log(`note: ${n}`)
 
 for (const name of chosen) {
-  console.log(`\n## ${name}: ${DESCRIBE[name]}`)
-  const results = {}
-  for (const kind of servers) {
-    let server
-    try {
-      server = await startServer(kind, { cpuProfDir: profDir && path.join(profDir, `${name}-${kind}`) })
-      results[kind] = await scenarios[name](server, o)
-    } catch (err) {
-      results[kind] = { metrics: {}, problems: [`failed: ${err.message}`] }
-    } finally {
-      await server?.stop()
+  console.log(`\n## ${name}: ${DESCRIBE[name]}${o.repeat > 1 ? ` (median of ${o.repeat} runs each)` : ''}`)
+  const runs = Object.fromEntries(servers.map((kind) => [kind, []]))
+  for (let r = 0; r < o.repeat; r++) {
+    for (const kind of r % 2 ? [...servers].reverse() : servers) {
+      let server
+      try {
+        server = await startServer(kind, { profileDir: profDir })
+        runs[kind].push(await scenarios[name](server, o))
+      } catch (err) {
+        runs[kind].push({ metrics: {}, problems: [`failed: ${err.message}`] })
+      } finally {
+        await server?.stop()
+      }
     }
   }
+  const results = Object.fromEntries(Object.entries(runs).map(([kind, list]) => [kind, {
+    metrics: medians(list.map((run) => run.metrics)),
+    problems: list.flatMap((run, r) => run.problems.map((p) => (o.repeat > 1 ? `run ${r + 1}: ${p}` : p))),
+    runs: list.map((run) => run.metrics)
+  }]))
   const base = results.baseline?.metrics ?? {}
   const plug = results.plugin?.metrics
   const rows = [['metric', 'baseline', 'plugin', 'plugin/base', 'target', '']]

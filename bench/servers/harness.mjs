@@ -1,18 +1,42 @@
 // Shared by the server processes: announce the port on stdout, then answer the
-// orchestrator's requests over the IPC channel with this process's own usage.
+// orchestrator's requests over the IPC channel: this process's own CPU and
+// memory usage (after a forced GC if asked), CPU profiles of a measured phase.
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+
+let session = null
+
+const commands = {
+  async stats ({ gc }) {
+    if (gc && global.gc) {
+      global.gc()
+      global.gc()
+    }
+    return { cpu: process.cpuUsage(), mem: process.memoryUsage() }
+  },
+  async 'profile-start' () {
+    session = new Session()
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+    return {}
+  },
+  async 'profile-stop' ({ file }) {
+    const { profile } = await session.post('Profiler.stop')
+    session.disconnect()
+    writeFileSync(file, JSON.stringify(profile))
+    return {}
+  }
+}
+
 export function serve ({ port, path, close }) {
   process.stdout.write(JSON.stringify({ port, path }) + '\n')
   process.on('message', async (msg) => {
-    if (msg.cmd === 'stats') {
-      if (msg.gc && global.gc) {
-        global.gc()
-        global.gc()
-      }
-      process.send({ id: msg.id, cpu: process.cpuUsage(), mem: process.memoryUsage() })
-    } else if (msg.cmd === 'exit') {
+    if (msg.cmd === 'exit') {
       await close()
-      process.exit(0) // also writes the --cpu-prof profile
+      process.exit(0)
     }
+    process.send({ id: msg.id, ...await commands[msg.cmd](msg) })
   })
   process.on('disconnect', () => process.exit(0))
 }
