@@ -1,0 +1,78 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import rtcSignal, { errors, normalizeOptions, DEFAULT_MAX_MEMBERS, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import { build, Client } from './helpers'
+
+test('defaults are safe and named', async (t) => {
+  const o = normalizeOptions()
+  t.equal(o.prefix, '/rtc')
+  t.equal(o.privatePools, DEFAULT_PRIVATE_POOLS)
+  t.equal(o.privatePools, true, 'private by default, as PyRTC')
+  t.equal(o.maxMembers, DEFAULT_MAX_MEMBERS)
+  t.ok(o.heartbeatInterval > 0 && o.rateLimit !== null && o.maxBufferedBytes > 0 && o.maxPayload > 0)
+  t.ok(Object.isFrozen(o))
+})
+
+test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', async (t) => {
+  const cases: Array<[RtcSignalOptions, string]> = [
+    [{ prefix: 'rtc' }, 'prefix'],
+    [{ prefix: '/rtc/' }, 'prefix'],
+    [{ prefix: '/rtc/:x' }, 'prefix'],
+    [{ privatePools: 'no' as unknown as boolean }, 'privatePools'],
+    [{ maxMembers: 0 }, 'maxMembers'],
+    [{ maxMembers: 2.5 }, 'maxMembers'],
+    [{ maxPoolNameLength: -1 }, 'maxPoolNameLength'],
+    [{ maxPayload: 10 }, 'maxPayload'],
+    [{ maxBufferedBytes: '1mb' as unknown as number }, 'maxBufferedBytes'],
+    [{ heartbeatInterval: -5 }, 'heartbeatInterval'],
+    [{ rateLimit: { max: 0 } }, 'rateLimit.max'],
+    [{ rateLimit: 5 as unknown as false }, 'rateLimit'],
+    [{ allowedOrigins: 'https://a.example' as unknown as string[] }, 'allowedOrigins'],
+    [{ joinHook: 'yes' as unknown as undefined }, 'joinHook'],
+    [{ routeOptions: [] as unknown as undefined }, 'routeOptions'],
+    [{ demo: 1 as unknown as boolean }, 'demo'],
+    [{ adapter: {} as unknown as undefined }, 'adapter']
+  ]
+  for (const [opts, name] of cases) {
+    const app = Fastify()
+    await t.rejects(app.register(rtcSignal, opts).ready(), { code: 'FST_RTC_INVALID_OPTION', message: new RegExp(`"${name.replace('.', '\\.')}"`) }, name)
+    await app.close()
+  }
+  t.type(new errors.FST_RTC_INVALID_OPTION('x', 'y'), TypeError)
+})
+
+test('the caller\'s options object is never mutated', async (t) => {
+  const opts = { privatePools: false, rateLimit: { max: 10 } }
+  const copy = JSON.parse(JSON.stringify(opts))
+  await build(t, opts)
+  t.same(opts, copy)
+})
+
+test('an app that registered @fastify/websocket itself keeps it; a custom prefix works', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(rtcSignal, { privatePools: false, prefix: '/signal' })
+  app.get('/app-ws', { websocket: true }, (socket) => { socket.send('app') })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const c = await Client.open(`${url}/signal`)
+  t.equal((await c.join('p')).pool, 'p')
+  const own = await Client.open(`${url}/signal/room`)
+  t.equal((await own.join('room')).pool, 'room')
+})
+
+test('injectWS speaks the protocol without listening', async (t) => {
+  const app = await build(t, { privatePools: false })
+  const ws = await app.injectWS('/rtc/lobby')
+  const c = new Client(ws)
+  t.equal((await c.join('lobby')).pool, 'lobby')
+  ws.terminate()
+})
+
+test('a plain GET on a WebSocket route is a 404, not a hang', async (t) => {
+  const app = await build(t, { privatePools: false })
+  t.equal((await app.inject('/rtc')).statusCode, 404)
+  t.equal((await app.inject('/rtc/lobby')).statusCode, 404)
+})
