@@ -7,7 +7,7 @@ import rtcSignal from '../lib/index'
 import { Client, joinAll, listen } from './helpers'
 
 test('heartbeat: a socket that misses its pong is terminated and its peers get rtc:close', async (t) => {
-  const { url } = await listen(t, { privatePools: false, heartbeatInterval: 50 })
+  const { url } = await listen(t, { privatePools: false, heartbeatInterval: 300 })
   const [alive] = await joinAll(url, 'hb', 1)
   const silent = await Client.open(`${url}/rtc`, { autoPong: false })
   await silent.join('hb')
