@@ -28,7 +28,10 @@ const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify,
   }
   await manager.start()
   await fastify.register(routes, { prefix: options.prefix, manager, options })
-  if (options.demo) await fastify.register(registerDemo, { prefix: options.prefix })
+  if (options.demo) {
+    // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
+    await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })
+  }
   fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
 }
 
@@ -42,3 +45,4 @@ export { type AllowsRule, type PoolInfo, type PoolSettings, type Member } from '
 export { REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
 export type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from './adapters/adapter'
 export { MemoryAdapter } from './adapters/memory'
+export { redisAdapter, type RedisAdapterOptions } from './adapters/redis'
