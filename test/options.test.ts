@@ -36,7 +36,7 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()
-    await t.rejects(app.register(rtcSignal, opts).ready(), { code: 'FST_RTC_INVALID_OPTION', message: new RegExp(`"${name.replace('.', '\\.')}"`) }, name)
+    await t.rejects(async () => { await app.register(rtcSignal, opts); await app.ready() }, { code: 'FST_RTC_INVALID_OPTION', message: new RegExp(`"${name.replace('.', '\\.')}"`) }, name)
     await app.close()
   }
   t.type(new errors.FST_RTC_INVALID_OPTION('x', 'y'), TypeError)
