@@ -55,6 +55,9 @@ export interface PoolEventMap {
 
 export type PoolEventType = keyof PoolEventMap
 
+/** How long a newcomer waits for a peer's first offer before offering itself (ms). */
+const FIRST_OFFER_GRACE = 1500
+
 const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect']
 
 /** `pool.events`: typed, with `onjoin`-style handler properties. */
@@ -85,6 +88,9 @@ interface PeerState {
   settingRemoteAnswer: boolean
   /** Candidates that arrived before any remote description. */
   pending: RTCIceCandidateInit[]
+  /** Polite side: waiting for the peer's first offer, until this fires. */
+  graceTimer: ReturnType<typeof setTimeout> | null
+  graceOver: boolean
   /** Incoming sdp/candidate work, applied strictly in arrival order. */
   queue: Promise<void>
 }
@@ -152,7 +158,10 @@ export class Pool {
   close (type: 'close' | 'stop' = 'close'): void {
     if (this.#closed) return
     this.#closed = true
-    for (const peer of this.#peers.values()) peer.pc.close()
+    for (const peer of this.#peers.values()) {
+      if (peer.graceTimer !== null) clearTimeout(peer.graceTimer)
+      peer.pc.close()
+    }
     this.#peers.clear()
     this.#joining = false
     this.#signals.close()
@@ -287,6 +296,7 @@ export class Pool {
 
   #removePeer (id: string, peer: PeerState): void {
     this.#peers.delete(id)
+    if (peer.graceTimer !== null) clearTimeout(peer.graceTimer)
     peer.pc.close()
     this.events.emit('close', peer.managed)
     this.#descriptions.delete(id)
@@ -306,6 +316,8 @@ export class Pool {
       ignoreOffer: false,
       settingRemoteAnswer: false,
       pending: [],
+      graceTimer: null,
+      graceOver: false,
       queue: Promise.resolve()
     }
     this.#peers.set(id, peer)
@@ -315,8 +327,12 @@ export class Pool {
       if (!alive() || event.candidate === null) return
       this.#signals.send('rtc:candidate', { for: id, candidate: event.candidate.toJSON() })
     })
-    pc.addEventListener('negotiationneeded', async () => {
-      if (!alive()) return
+    // Offers go through the same queue as incoming descriptions, so setLocalDescription(offer)
+    // and setRemoteDescription(offer) never overlap.
+    const offer = async (): Promise<void> => {
+      // Not stable: an exchange is under way; the browser fires negotiationneeded again
+      // when it is back to stable if there is still something to negotiate.
+      if (!alive() || pc.signalingState !== 'stable') return
       try {
         peer.makingOffer = true
         await pc.setLocalDescription()
@@ -324,10 +340,27 @@ export class Pool {
           this.#signals.send('rtc:sdp', { to: id, description: pc.localDescription.toJSON() })
         }
       } catch (err) {
-        this.#failed(id, 'negotiation-failed', err)
+        if (alive()) this.#failed(id, 'negotiation-failed', err)
       } finally {
         peer.makingOffer = false
       }
+    }
+    // The first exchange is offered by the member already in the pool (the impolite side):
+    // Chromium sometimes never gathers ICE candidates for an answer made right after its own
+    // first offer was rolled back, leaving the pair in 'new' for good. So the polite newcomer
+    // waits for that offer (up to FIRST_OFFER_GRACE, in case the peer is a client that only
+    // offers when it has something to send) instead of racing it.
+    pc.addEventListener('negotiationneeded', () => {
+      if (peer.polite && pc.remoteDescription === null && !peer.graceOver) {
+        if (peer.graceTimer === null) {
+          peer.graceTimer = setTimeout(() => {
+            peer.graceOver = true
+            if (pc.remoteDescription === null) this.#enqueue(peer, offer)
+          }, FIRST_OFFER_GRACE)
+        }
+        return
+      }
+      this.#enqueue(peer, offer)
     })
     pc.addEventListener('iceconnectionstatechange', () => {
       if (alive() && pc.iceConnectionState === 'failed') pc.restartIce()
@@ -355,6 +388,10 @@ export class Pool {
 
     // Dispatched before anything else happens, so listeners can add media right away.
     this.events.emit('peer', { connection: managed })
+    // The impolite side opens the first exchange even with nothing to send yet, so that the
+    // polite side never has to (see negotiationneeded above). Whatever the 'peer' listeners
+    // added is in this offer.
+    if (!polite) this.#enqueue(peer, offer)
   }
 
   #enqueue (peer: PeerState, work: () => Promise<void>): void {
@@ -407,7 +444,9 @@ export class Pool {
       const init = candidate as RTCIceCandidateInit
       if (peer.pc.remoteDescription === null) {
         // Before any remote description: keep it for when one is set (rtcpool throws here).
-        if (!peer.ignoreOffer) peer.pending.push(init)
+        // Kept even while ignoring a colliding offer: the peer may reuse these candidates
+        // (same ICE credentials) in the answer it sends after rolling back.
+        peer.pending.push(init)
         return
       }
       await this.#addCandidate(peer, init)

@@ -1,0 +1,58 @@
+// The one-port demo: `npm start`, then open http://localhost:7000/<any-pool-name> in two tabs.
+// One Fastify process serves the signalling WebSocket (/rtc), the browser client
+// (/rtc/client.js) and the video-call page (/:pool).
+
+import Fastify from 'fastify'
+import rtcSignal from '../lib/index'
+
+const DEFAULT_PORT = 7000
+const MAX_NAME_LENGTH = 40
+
+/** A display name from untrusted input: a string, trimmed, at most 40 characters. */
+function cleanName (value: unknown): string {
+  const name = typeof value === 'string' ? value.trim().slice(0, MAX_NAME_LENGTH) : ''
+  return name === '' ? 'guest' : name
+}
+
+async function main (): Promise<void> {
+  const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+
+  await app.register(rtcSignal, {
+    prefix: '/rtc',
+    privatePools: false, // pools are created on first join, as with `python -m pyrtc.test`
+    demo: true,
+    // Runs before each join: the page connects to /rtc?name=Ada, and the name becomes
+    // the member's description, which every peer receives.
+    joinHook: async (request) => {
+      const query = request.query as Record<string, unknown>
+      return { description: { name: cleanName(query.name) } }
+    }
+  })
+
+  // Application events: any frame whose type does not start with `rtc:`. Like the seed's
+  // reference server, a member may set its own description with a `describe` event
+  // (the demo sends { name, mic, cam }); the others get `rtc:describe`.
+  app.rtcPools.on('event', ({ endpoint, type, data }) => {
+    if (type !== 'describe') return
+    const description = { ...data, name: cleanName(data.name) }
+    app.rtcPools.describe(endpoint.id, description).catch((err: unknown) => {
+      app.log.warn({ err, peer: endpoint.id }, 'describe failed')
+    })
+  })
+
+  const port = Number(process.env.PORT ?? DEFAULT_PORT)
+  const host = process.env.HOST ?? '0.0.0.0'
+  await app.listen({ port, host })
+  app.log.info(`demo: open http://localhost:${port}/lobby in two tabs`)
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      app.close().then(() => process.exit(0), () => process.exit(1))
+    })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`)
+  process.exit(1)
+})
