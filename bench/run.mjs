@@ -6,8 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startServer, table } from './lib.mjs'
-import { relay, join, churn, idle, routing } from './scenarios.mjs'
+import { sleep, startServer, table } from './lib.mjs'
+import { churn, idle, join, machineBusyMs, relay, routing } from './scenarios.mjs'
 
 const scenarios = { relay, join, churn, idle, routing }
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -29,9 +29,11 @@ const DEFAULTS = {
   routingPool: 16, // routing: members of each of the 10 active pools
   routingPools: 10000, // routing: pools in the "many" run
   routingRate: 100, // routing: frames/s per active client (a fixed offered load)
-  repeat: 3 // runs per server, alternating baseline/plugin; the table shows medians
+  repeat: 3, // runs per server, alternating baseline/plugin; the table shows medians
+  quietWait: 60, // seconds to wait at most, before each run, for other processes to use < 25% CPU
+  quiet: 25 // that threshold, % of one core
 }
-const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, repeat: 1 }
+const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, repeat: 1, quietWait: 0 }
 
 const flags = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'string' }]))
 const { values, positionals } = parseArgs({
@@ -52,15 +54,27 @@ const chosen = positionals.length ? positionals : Object.keys(scenarios)
 for (const name of chosen) if (!scenarios[name]) throw new Error(`unknown scenario ${name}; have ${Object.keys(scenarios).join(', ')}`)
 const servers = (values.servers ?? 'baseline,plugin').split(',')
 
+const machine = {
+  os: `${os.type()} ${os.release()} ${os.arch()}`,
+  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
+  node: process.version,
+  memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`
+}
+console.log(`machine: ${machine.os}, ${machine.cpus}, ${machine.memory}, node ${machine.node}`)
+
 const notes = []
+const note = (text) => {
+  notes.push(text)
+  console.log(`note: ${text}`)
+}
 const fdLimit = Number(execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim()) || Infinity
 for (const key of ['idle', 'routingPools']) {
   if (o[key] + 10 * o.routingPool + 500 > fdLimit) {
     o[key] = fdLimit - 10 * o.routingPool - 500
-    notes.push(`${key} lowered to ${o[key]} to fit the open-file limit (ulimit -n = ${fdLimit})`)
+    note(`${key} lowered to ${o[key]} to fit the open-file limit (ulimit -n = ${fdLimit})`)
   }
 }
-if (o.rate > PLUGIN_RATE_LIMIT || o.rate === 0) notes.push(`client pacing ${o.rate || 'off'}: above the plugin's default rate limit (${PLUGIN_RATE_LIMIT}/s), rate-limited frames will show as errors`)
+if (o.rate > PLUGIN_RATE_LIMIT || o.rate === 0) note(`client pacing ${o.rate || 'off'}: above the plugin's default rate limit (${PLUGIN_RATE_LIMIT}/s), rate-limited frames will show as errors`)
 
 // What each scenario shows: [key, label, decimals, target]. A target `ratio` compares plugin / baseline;
 // a target `value` applies to each server's own figure.
@@ -71,6 +85,7 @@ const ROWS = {
     ['p99', 'latency p99 (ms)', 2, { ratio: '<=', limit: 1.5 }],
     ['max', 'latency max (ms)', 2],
     ['cpuPer1k', 'server CPU ms / 1k frames', 1, { ratio: '<=', limit: 1.15 }],
+    ['sysPer1k', '  of which kernel (sys)', 1],
     ['serverCpu', 'server CPU %', 0],
     ['clientCpu', 'load generator CPU %', 0],
     ['otherCpu', 'other processes CPU %', 0],
@@ -79,10 +94,12 @@ const ROWS = {
   join: [
     ['joinsPerSec', 'joins/s', 0, { ratio: '>=', limit: 0.8 }],
     ['lastJoined', 'last rtc:joined (ms)', 0],
-    ['complete', 'last rtc:peer (ms)', 0]
+    ['complete', 'last rtc:peer (ms)', 0],
+    ['cpuPerJoin', 'server CPU ms / join', 3]
   ],
   churn: [
     ['cyclesPerSec', 'join+leave cycles/s', 0],
+    ['cpuPerCycle', 'server CPU ms / cycle', 3],
     ['closes', 'rtc:close delivered', 0],
     ['heapStart', 'heap start (MiB)', 2],
     ['heapEnd', 'heap end (MiB)', 2],
@@ -117,6 +134,22 @@ const DESCRIBE = {
   routing: `relay at ${o.routingRate} frames/s per client over 10 pools of ${o.routingPool}; again with ${o.routingPools - 10} more single-member pools (${o.routingPools} pools, ${o.routingPools - 10 + 10 * o.routingPool} members); again without`
 }
 
+/** Waits (at most --quiet-wait s) until other processes use less than --quiet % CPU over a second; returns that %. */
+async function quietMoment () {
+  const deadline = Date.now() + o.quietWait * 1000
+  for (;;) {
+    const busy = machineBusyMs()
+    const self = process.cpuUsage()
+    await sleep(1000)
+    const mine = process.cpuUsage(self)
+    const pct = (machineBusyMs() - busy - (mine.user + mine.system) / 1000) / 10
+    if (pct < o.quiet || Date.now() >= deadline) {
+      if (pct >= o.quiet) note(`a run started while other processes used ${pct.toFixed(0)}% CPU`)
+      return pct
+    }
+  }
+}
+
 function medians (list) {
   const keys = new Set(list.flatMap((m) => Object.keys(m)))
   return Object.fromEntries([...keys].map((k) => {
@@ -141,20 +174,12 @@ function judge (target, base, plug) {
   return [`≤ ${limit}`, plug <= limit]
 }
 
-const machine = {
-  os: `${os.type()} ${os.release()} ${os.arch()}`,
-  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
-  node: process.version,
-  memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`
-}
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 const resultsDir = path.join(here, 'results')
 mkdirSync(resultsDir, { recursive: true })
 const profDir = values['cpu-prof'] ? path.join(resultsDir, `prof-${stamp}`) : null
-if (profDir) notes.push('--cpu-prof: the server is profiled while measuring, which slows it: use these figures for diagnosis only')
+if (profDir) note('--cpu-prof: the server is profiled while measuring, which slows it: use these figures for diagnosis only')
 const report = { date: new Date().toISOString(), machine, options: o, servers, notes, scenarios: {}, targets: [] }
-console.log(`machine: ${machine.os}, ${machine.cpus}, ${machine.memory}, node ${machine.node}`)
-for (const n of notes) console.log(`note: ${n}`)
 
 for (const name of chosen) {
   console.log(`\n## ${name}: ${DESCRIBE[name]}${o.repeat > 1 ? ` (median of ${o.repeat} runs each)` : ''}`)
@@ -163,6 +188,7 @@ for (const name of chosen) {
     for (const kind of r % 2 ? [...servers].reverse() : servers) {
       let server
       try {
+        await quietMoment()
         server = await startServer(kind, { profileDir: profDir })
         runs[kind].push(await scenarios[name](server, o))
       } catch (err) {

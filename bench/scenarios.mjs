@@ -7,7 +7,7 @@ import {
 
 const inPools = (size, prefix = 'p') => (i) => `${prefix}${Math.floor(i / size)}`
 const mb = (bytes) => bytes / 1048576
-const machineBusyMs = () => os.cpus().reduce((ms, { times: t }) => ms + t.user + t.nice + t.sys + t.irq, 0)
+export const machineBusyMs = () => os.cpus().reduce((ms, { times: t }) => ms + t.user + t.nice + t.sys + t.irq, 0)
 
 /** Runs the relay load over `members` for warm-up + duration; figures from the measured part only. */
 async function measureRelay (server, members, o) {
@@ -36,6 +36,7 @@ async function measureRelay (server, members, o) {
       framesPerSec: frames / seconds,
       ...percentiles(latencies),
       cpuPer1k: serverMs / frames * 1000,
+      sysPer1k: (after.cpu.system - before.cpu.system) / frames,
       serverCpu: serverMs / seconds / 10,
       clientCpu: clientMs / seconds / 10,
       otherCpu: Math.max(0, otherMs / seconds / 10),
@@ -72,6 +73,7 @@ function checkJoins (members) {
 }
 
 export async function join (server, o) {
+  const before = await server.stats()
   const profiled = await server.profile('join')
   const t0 = performance.now()
   let members = []
@@ -81,8 +83,9 @@ export async function join (server, o) {
     const lastJoined = Math.max(...members.map((m) => m.joinedAt)) - t0
     await allAnnounced(members)
     const complete = performance.now() - t0
+    const after = await server.stats()
     return {
-      metrics: { joinsPerSec: o.joins / lastJoined * 1000, lastJoined, complete },
+      metrics: { joinsPerSec: o.joins / lastJoined * 1000, lastJoined, complete, cpuPerJoin: cpuMs(before, after) / o.joins },
       problems: [...checkJoins(members), ...errorTally(members)]
     }
   } finally {
@@ -136,6 +139,7 @@ export async function churn (server, o) {
   return {
     metrics: {
       cyclesPerSec: o.rounds * o.churnClients / seconds,
+      cpuPerCycle: cpuMs(start, end) / o.rounds / o.churnClients,
       closes,
       heapStart: mb(start.mem.heapUsed),
       heapEnd: mb(end.mem.heapUsed),
