@@ -83,9 +83,10 @@ function updateCount (): void {
 async function play (video: HTMLVideoElement): Promise<void> {
   try {
     await video.play()
-  } catch {
-    // Autoplay with sound refused (no user gesture yet): play muted, unmute on the next click.
-    if (!video.muted) {
+  } catch (err) {
+    // AbortError: a newer srcObject/play() superseded this one; nothing to do.
+    // NotAllowedError: autoplay with sound refused (no user gesture yet): play muted, unmute on the next click.
+    if ((err as Error).name === 'NotAllowedError' && !video.muted) {
       video.muted = true
       await video.play().catch(() => {})
       document.addEventListener('click', () => { video.muted = false }, { once: true })

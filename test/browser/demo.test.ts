@@ -1,0 +1,119 @@
+// The demo page (demo: true) in Chromium: a tile per peer with its name and state, live video,
+// mute shown to the others, leave, a phone-sized viewport, and a screenshot kept as an artifact.
+
+import t from 'tap'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
+import { artifactsDir, chromiumMissing, launch, openPages, startServer, until } from './helpers'
+
+interface TileInfo { id: string, name: string, state: string, brightness: number, micOff: boolean }
+
+/** Every remote tile of a demo page: peer id, shown name, connection state, picture brightness. */
+async function tiles (p: Page): Promise<TileInfo[]> {
+  return await p.evaluate(() => {
+    const document = (globalThis as any).document
+    return [...document.querySelectorAll('.tile.remote')].map((tile: any) => {
+      const video = tile.querySelector('video')
+      let brightness = -1
+      if (video.videoWidth > 0) {
+        const canvas = document.createElement('canvas')
+        canvas.width = 64
+        canvas.height = 48
+        const context = canvas.getContext('2d', { willReadFrequently: true })
+        context.drawImage(video, 0, 0, 64, 48)
+        const data = context.getImageData(0, 0, 64, 48).data
+        let sum = 0
+        for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3
+        brightness = sum / (data.length / 4)
+      }
+      return {
+        id: tile.dataset.peerId,
+        name: tile.querySelector('.name').textContent,
+        state: tile.dataset.state,
+        brightness,
+        micOff: !tile.querySelector('.mic-off').hidden
+      }
+    })
+  })
+}
+
+if (!chromiumMissing(t)) {
+  t.test('demo page', async (t) => {
+    const server = await startServer(t, { demo: true })
+    const context = await launch(t, { width: 1100, height: 760 })
+    const names = ['Ada', 'Grace', 'Linus']
+    const pages: Page[] = []
+    for (const name of names) pages.push(...await openPages(context, `${server.origin}/standup?name=${name}`, 1))
+
+    await t.test('a tile per peer, with its name, connected, showing non-black video', async (t) => {
+      for (const [i, p] of pages.entries()) {
+        const others = names.filter((_, j) => j !== i).sort()
+        const ready = (await until(`page ${i} to show two connected tiles with video`, async () => {
+          const list = await tiles(p)
+          const ok = list.length === 2 && list.every((tile) => tile.state === 'connected' && tile.brightness > 20)
+          return ok ? list : null
+        }, 30_000)) ?? []
+        t.same(ready.map((tile) => tile.name).sort(), others, `page ${i} shows a tile for each other peer, named by the server`)
+        t.ok(ready.every((tile) => tile.brightness > 20), `page ${i}: every tile shows a non-black picture (${ready.map((x) => x.brightness.toFixed(0)).join(', ')})`)
+      }
+      t.equal(await pages[0].textContent('#pool-name'), 'standup', 'the pool name is shown')
+      t.match(await pages[0].textContent('#status') ?? '', /3 in the call/, 'the status counts the people in the call')
+      const file = join(await artifactsDir(), 'demo.png')
+      const png = await pages[0].screenshot({ path: file })
+      t.ok(png.length > 10_000, `screenshot saved to ${file} (${png.length} bytes)`)
+    })
+
+    await t.test('muting the microphone is shown on the other pages', async (t) => {
+      await pages[0].click('#mic')
+      t.equal(await pages[0].textContent('#mic'), 'Unmute mic', 'the button toggles')
+      for (const p of pages.slice(1)) {
+        await until('the mic-off badge on Ada\'s tile', async () => (await tiles(p)).some((tile) => tile.name === 'Ada' && tile.micOff))
+      }
+      t.pass('both other pages show Ada\'s mic as off')
+      await pages[0].click('#mic')
+    })
+
+    await t.test('renaming sends a describe event; the others see the new name', async (t) => {
+      await pages[1].fill('#name-input', 'Grace H.')
+      await pages[1].press('#name-input', 'Enter')
+      await pages[1].locator('#name-input').blur()
+      for (const p of [pages[0], pages[2]]) {
+        await until('the new name', async () => (await tiles(p)).some((tile) => tile.name === 'Grace H.'))
+      }
+      t.pass('the other pages show the new name')
+    })
+
+    await t.test('leaving removes the tile from the others', async (t) => {
+      await pages[2].click('#leave')
+      for (const p of pages.slice(0, 2)) {
+        const left = (await until('one tile left', async () => {
+          const list = await tiles(p)
+          return list.length === 1 ? list : null
+        })) ?? []
+        t.notOk(left.some((tile) => tile.name === 'Linus'), 'Linus\'s tile is gone')
+      }
+      t.match(await pages[2].textContent('#status') ?? '', /left/, 'the leaver sees that it left')
+    })
+
+    await t.test('readable on a phone-sized viewport', async (t) => {
+      const phone = pages[0]
+      await phone.setViewportSize({ width: 375, height: 740 })
+      const layout = await phone.evaluate(() => {
+        const document = (globalThis as any).document
+        const window = globalThis as any
+        const box = (selector: string): any => document.querySelector(selector).getBoundingClientRect()
+        return {
+          overflow: document.documentElement.scrollWidth - window.innerWidth,
+          tile: box('.tile.remote').width,
+          leave: box('#leave'),
+          mic: box('#mic')
+        }
+      })
+      t.ok(layout.overflow <= 0, `no horizontal scrolling (${layout.overflow}px)`)
+      t.ok(layout.tile > 300, `tiles use the width of the screen (${layout.tile.toFixed(0)}px)`)
+      t.ok(layout.leave.right <= 375 && layout.mic.left >= 0, 'the controls are on screen')
+      t.ok(layout.leave.height >= 40, 'buttons are big enough to tap')
+      await phone.screenshot({ path: join(await artifactsDir(), 'demo-phone.png') })
+    })
+  })
+}
