@@ -56,6 +56,7 @@ export async function startServer (kind, { options = {}, profileDir = null } = {
   }), exited]), 60_000, `${kind} ${cmd}`)
   return {
     kind,
+    pid: child.pid,
     url: `ws://127.0.0.1:${port}${route}`,
     stats: ({ gc = false } = {}) => request('stats', { gc }),
     async profile (label) {
@@ -169,13 +170,14 @@ export function terminate (members) {
  * The relay load: each member sends negotiation bursts (one `rtc:sdp` offer,
  * then `burst` `rtc:candidate`s) to each peer of its pool in turn, with at most
  * `window` frames of its own in flight and at most `rate` frames/s (token
- * bucket; 0: unpaced). `perPair` (0: unbounded) caps the frames per pair.
+ * bucket; 0: unpaced). `perPair` (0: unbounded) caps the frames per pair;
+ * `maxFrames` and `maxSeconds` bound the whole load whatever the caller does.
  * Every relayed frame carries PAIR.SEQ.MICROS: the receiver checks pair,
  * sender id, order and exactly-once, and records the latency.
  */
 export class Relay {
-  constructor (members, { window = 8, burst = 4, rate = 0, perPair = 0, maxFrames = 50_000_000 } = {}) {
-    Object.assign(this, { window, burst, rate, perPair, budget: maxFrames })
+  constructor (members, { window = 8, burst = 4, rate = 0, perPair = 0, maxFrames = 50_000_000, maxSeconds = 600 } = {}) {
+    Object.assign(this, { window, burst, rate, perPair, budget: maxFrames, maxSeconds })
     this.pairs = []
     this.senders = new Map()
     for (const pool of byPool(members)) {
@@ -201,11 +203,13 @@ export class Relay {
 
   start () {
     this.running = true
+    this.deadline = setTimeout(() => this.stop(), this.maxSeconds * 1000)
     for (const s of this.senders.values()) this.pump(s)
   }
 
   stop () {
     this.running = false
+    clearTimeout(this.deadline)
     for (const s of this.senders.values()) clearTimeout(s.timer)
   }
 

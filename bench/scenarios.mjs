@@ -11,7 +11,7 @@ export const machineBusyMs = () => os.cpus().reduce((ms, { times: t }) => ms + t
 
 /** Runs the relay load over `members` for warm-up + duration; figures from the measured part only. */
 async function measureRelay (server, members, o) {
-  const relay = new Relay(members, { window: o.window, burst: o.burst, rate: o.rate })
+  const relay = new Relay(members, { window: o.window, burst: o.burst, rate: o.rate, maxSeconds: o.warmup + o.duration + 10 })
   relay.start()
   await sleep(o.warmup * 1000)
   const profiled = await server.profile(o.label)
@@ -98,7 +98,7 @@ async function churnRound (server, o, round, problems) {
   const members = await joinMany(server.url, o.churnClients, inPools(o.pool, `r${round}-`), { concurrency: o.concurrency })
   try {
     await allAnnounced(members)
-    const relay = new Relay(members, { window: o.window, burst: 2, perPair: 3, rate: o.rate })
+    const relay = new Relay(members, { window: o.window, burst: 2, perPair: 3, rate: o.rate, maxSeconds: 30 })
     relay.start()
     await waitFor(() => [...relay.senders.values()].every((s) => s.done) && relay.inflight === 0, 30_000, 'churn frames')
     relay.stop()
