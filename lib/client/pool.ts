@@ -57,6 +57,8 @@ export type PoolEventType = keyof PoolEventMap
 
 /** How long a newcomer waits for a peer's first offer before offering itself (ms). */
 const FIRST_OFFER_GRACE = 1500
+/** How long the polite side leaves a failed connection to the impolite side's ICE restart (ms). */
+const POLITE_RESTART_DELAY = 2000
 
 const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect']
 
@@ -104,6 +106,8 @@ function isObject (value: unknown): value is Record<string, unknown> {
  * `new Pool(rtcConfig, new signalling.websocket(ws))`, then `pool.join(name)`.
  */
 export class Pool {
+  /** The signalling events a Pool listens to (rtcpool 3.x: `Pool.SIGNAL_EVENTS`). */
+  static readonly SIGNAL_EVENTS: readonly string[] = Object.freeze(['join', 'request', 'describe', 'sdp', 'close', 'icecandidate', 'stop', 'peer'])
   /** 'join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', ... */
   readonly events: PoolEvents = new PoolEvents()
   readonly #config: RTCConfiguration
@@ -362,8 +366,17 @@ export class Pool {
       }
       this.#enqueue(peer, offer)
     })
+    // ICE restart on failure: the impolite side at once, the polite side only if the
+    // connection is still failed a moment later (so both do not offer at the same time).
     pc.addEventListener('iceconnectionstatechange', () => {
-      if (alive() && pc.iceConnectionState === 'failed') pc.restartIce()
+      if (!alive() || pc.iceConnectionState !== 'failed') return
+      if (!polite) {
+        pc.restartIce()
+        return
+      }
+      setTimeout(() => {
+        if (alive() && pc.iceConnectionState === 'failed') pc.restartIce()
+      }, POLITE_RESTART_DELAY)
     })
     pc.addEventListener('connectionstatechange', () => {
       if (alive()) this.events.emit('statechange', { connection: managed, state: pc.connectionState })

@@ -277,7 +277,7 @@ export class Signalling extends TypedEventTarget<SignallingEventMap> {
     this.transceiver.close()
   }
 
-  /** Whether this channel can reconnect by itself (a WebSocket channel built from a URL, or with `reconnect`). */
+  /** The ws(s) URL of a WebSocket channel, or null for other transports. */
   get url (): string | null {
     return this.transceiver instanceof WebSocketTransceiver ? this.transceiver.url : null
   }
