@@ -49,7 +49,7 @@ if (!chromiumMissing(t)) {
       const [lateId] = await joinAll([late], 'RtcSignal', url + 'late', 'mesh')
       // The late page receives A's audio but never A's video.
       await until('the late page to receive audio from A', async () => await bytes(late, ids[0], 'audio') > 0)
-      await assertLiveMedia(t, [late, b], [lateId, ids[1]])
+      await assertLiveMedia(t, [late, b], [lateId, ids[1]], 30_000, ['late', 'B'])
       for (const [name, p] of [['B', b], ['C', c], ['late', late]] as const) {
         const before = await bytes(p, ids[0], 'video')
         const audioBefore = await bytes(p, ids[0], 'audio')
@@ -92,6 +92,20 @@ if (!chromiumMissing(t)) {
         pool.signalling.send('rtc:join', { pool: 'other' })
       }))
       t.equal(reason, 'already-joined', 'a second rtc:join gives an error event with reason already-joined')
+      const ignored = await a.evaluate(() => {
+        const pool = (globalThis as any).harness.state.pool
+        let closes = 0
+        const count = (): void => { closes++ }
+        pool.events.addEventListener('close', count)
+        // As if the server sent them: frames naming a peer this page was never told of.
+        for (const type of ['rtc:close', 'rtc:describe', 'rtc:sdp', 'rtc:candidate']) {
+          const detail = { id: 'no-such-peer', uid: 'no-such-peer', peer: 'no-such-peer', from: 'no-such-peer', description: { type: 'offer', sdp: '' }, candidate: { candidate: '' } }
+          pool.signalling.transceiver.dispatchEvent(new CustomEvent(type, { detail }))
+        }
+        pool.events.removeEventListener('close', count)
+        return { closes, connections: pool.nconnections, closed: pool.closed }
+      })
+      t.same(ignored, { closes: 0, connections: 1, closed: false }, 'rtc:close, rtc:describe, rtc:sdp, rtc:candidate for an unknown id are ignored (rtcpool throws)')
       const refused = await a.evaluate((ws) => (globalThis as any).RtcSignal.connect(ws + '?name=blocked', 'mesh').then(() => 'joined', (err: any) => `${err.name}:${err.reason}`), server.ws)
       t.equal(refused, 'JoinError:join-denied', 'connect() rejects with reason join-denied when the join hook refuses')
       const relative = await a.evaluate(() => (globalThis as any).RtcSignal.connect('/rtc', 'relative').then((pool: any) => { const name = pool.name; pool.close(); return name }))

@@ -19,17 +19,17 @@ export async function bytes (p: Page, peer: string, kind: 'audio' | 'video'): Pr
 }
 
 /** Waits until every page receives increasing audio and video bytes from every other page. */
-export async function assertLiveMedia (t: Test, pages: Page[], ids: string[], timeout = 30_000): Promise<void> {
+export async function assertLiveMedia (t: Test, pages: Page[], ids: string[], timeout = 30_000, names = pages.map((_, i) => `page ${i}`)): Promise<void> {
   for (const [i, p] of pages.entries()) {
     for (const [j, peer] of ids.entries()) {
       if (i === j) continue
       for (const kind of ['audio', 'video'] as const) {
-        const first = await until(`page ${i} to receive ${kind} from page ${j}`, async () => await bytes(p, peer, kind), timeout)
-        const later = await until(`${kind} bytes from page ${j} to grow at page ${i}`, async () => {
+        const first = await until(`${names[i]} to receive ${kind} from ${names[j]}`, async () => await bytes(p, peer, kind), timeout)
+        const later = await until(`${kind} bytes from ${names[j]} to grow at ${names[i]}`, async () => {
           const now = await bytes(p, peer, kind)
           return now > first ? now : 0
         }, timeout)
-        t.ok(later > first, `page ${i} receives live ${kind} from page ${j} (${first} → ${later} bytes)`)
+        t.ok(later > first, `${names[i]} receives live ${kind} from ${names[j]} (${first} → ${later} bytes)`)
       }
     }
   }
