@@ -92,28 +92,25 @@ export class ManagedStream extends EventTarget {
    * present and future. The local track is disabled as well.
    */
   mute (kind: TrackKind | null = null): void {
-    for (const track of this.#select(kind)) {
-      track.enabled = false
-      this.#muted.add(track)
-      for (const peer of this.#peers.values()) {
-        const sender = peer.senders.get(track)
-        if (sender !== undefined) this.#replace(sender, null)
-      }
-    }
-    this.dispatchEvent(new CustomEvent('mute', { detail: { kind } }))
+    this.#setMuted(kind, true)
   }
 
   /** Resumes sending all tracks, or those of `kind`, to every peer. */
   unmute (kind: TrackKind | null = null): void {
+    this.#setMuted(kind, false)
+  }
+
+  #setMuted (kind: TrackKind | null, muted: boolean): void {
     for (const track of this.#select(kind)) {
-      track.enabled = true
-      this.#muted.delete(track)
+      track.enabled = !muted
+      if (muted) this.#muted.add(track)
+      else this.#muted.delete(track)
       for (const peer of this.#peers.values()) {
         const sender = peer.senders.get(track)
-        if (sender !== undefined) this.#replace(sender, track)
+        if (sender !== undefined) this.#replace(sender, muted ? null : track)
       }
     }
-    this.dispatchEvent(new CustomEvent('unmute', { detail: { kind } }))
+    this.dispatchEvent(new CustomEvent(muted ? 'mute' : 'unmute', { detail: { kind } }))
   }
 
   /**

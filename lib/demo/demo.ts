@@ -227,21 +227,16 @@ async function start (): Promise<void> {
   Object.assign(window, { rtcDemo: { pool, media } })
 }
 
-micButton.addEventListener('click', () => {
+function toggle (kind: 'audio' | 'video'): void {
   if (media === null) return
-  if (media.muted('audio')) media.unmute('audio')
-  else media.mute('audio')
+  if (media.muted(kind)) media.unmute(kind)
+  else media.mute(kind)
   updateLocal()
   sendDescription()
-})
+}
 
-camButton.addEventListener('click', () => {
-  if (media === null) return
-  if (media.muted('video')) media.unmute('video')
-  else media.mute('video')
-  updateLocal()
-  sendDescription()
-})
+micButton.addEventListener('click', () => toggle('audio'))
+camButton.addEventListener('click', () => toggle('video'))
 
 nameInput.addEventListener('change', () => {
   const value = nameInput.value.trim().slice(0, MAX_NAME)

@@ -4,37 +4,24 @@
 import t from 'tap'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
-import { artifactsDir, chromiumMissing, launch, openPages, startServer, until } from './helpers'
+import { artifactsDir, brightness, chromiumMissing, launch, openPages, startServer, until } from './helpers'
 
 interface TileInfo { id: string, name: string, state: string, brightness: number, micOff: boolean }
 
 /** Every remote tile of a demo page: peer id, shown name, connection state, picture brightness. */
 async function tiles (p: Page): Promise<TileInfo[]> {
-  return await p.evaluate(() => {
+  const list: Array<Omit<TileInfo, 'brightness'>> = await p.evaluate(() => {
     const document = (globalThis as any).document
-    return [...document.querySelectorAll('.tile.remote')].map((tile: any) => {
-      const video = tile.querySelector('video')
-      let brightness = -1
-      if (video.videoWidth > 0) {
-        const canvas = document.createElement('canvas')
-        canvas.width = 64
-        canvas.height = 48
-        const context = canvas.getContext('2d', { willReadFrequently: true })
-        context.drawImage(video, 0, 0, 64, 48)
-        const data = context.getImageData(0, 0, 64, 48).data
-        let sum = 0
-        for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3
-        brightness = sum / (data.length / 4)
-      }
-      return {
-        id: tile.dataset.peerId,
-        name: tile.querySelector('.name').textContent,
-        state: tile.dataset.state,
-        brightness,
-        micOff: !tile.querySelector('.mic-off').hidden
-      }
-    })
+    return [...document.querySelectorAll('.tile.remote')].map((tile: any) => ({
+      id: tile.dataset.peerId,
+      name: tile.querySelector('.name').textContent,
+      state: tile.dataset.state,
+      micOff: !tile.querySelector('.mic-off').hidden
+    }))
   })
+  const result: TileInfo[] = []
+  for (const [i, tile] of list.entries()) result.push({ ...tile, brightness: await brightness(p, '.tile.remote video', i) })
+  return result
 }
 
 if (!chromiumMissing(t)) {

@@ -143,3 +143,24 @@ export async function artifactsDir (): Promise<string> {
   await mkdir(ARTIFACTS, { recursive: true })
   return ARTIFACTS
 }
+
+/**
+ * Mean brightness (0-255) of the current frame of the `index`th element matching `selector`
+ * (a video), drawn into a small canvas; -1 while it has no frame.
+ */
+export async function brightness (p: Page, selector: string, index = 0): Promise<number> {
+  return await p.evaluate(([selector, index]) => {
+    const document = (globalThis as any).document
+    const video = document.querySelectorAll(selector)[index]
+    if (video === undefined || video.videoWidth === 0) return -1
+    const canvas = document.createElement('canvas')
+    canvas.width = 64
+    canvas.height = 48
+    const context = canvas.getContext('2d', { willReadFrequently: true })
+    context.drawImage(video, 0, 0, 64, 48)
+    const data = context.getImageData(0, 0, 64, 48).data
+    let sum = 0
+    for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3
+    return sum / (data.length / 4)
+  }, [selector, index] as const)
+}

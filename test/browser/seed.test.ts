@@ -6,8 +6,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { build } from 'esbuild'
-import type { Page } from 'playwright-core'
-import { FIXTURES, chromiumMissing, launch, openPages, startServer, until } from './helpers'
+import { FIXTURES, brightness, chromiumMissing, launch, openPages, startServer, until } from './helpers'
 
 const REQUIRE_LINE = "const rtcpool = require('rtcpool');"
 const OUR_REQUIRE_LINE = "const rtcpool = require('fastify-rtc-signal/client');"
@@ -37,22 +36,6 @@ function replaceOnce (source: string, from: string, to: string): string {
   const count = source.split(from).length - 1
   if (count !== 1) throw new Error(`expected exactly one ${JSON.stringify(from)} in the seed, found ${count}`)
   return source.replace(from, to)
-}
-
-async function brightness (p: Page, selector: string): Promise<number> {
-  return await p.evaluate((selector) => {
-    const video = (globalThis as any).document.querySelector(selector)
-    if (video === null || video.videoWidth === 0) return -1
-    const canvas = (globalThis as any).document.createElement('canvas')
-    canvas.width = 64
-    canvas.height = 48
-    const context = canvas.getContext('2d', { willReadFrequently: true })
-    context.drawImage(video, 0, 0, 64, 48)
-    const data = context.getImageData(0, 0, 64, 48).data
-    let sum = 0
-    for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3
-    return sum / (data.length / 4)
-  }, selector)
 }
 
 if (!chromiumMissing(t)) {
