@@ -5,11 +5,11 @@ import type { Test } from 'tap'
 import { until } from './helpers'
 
 /** Joins `pool` from every page with the library at global `lib`; returns their ids. */
-export async function joinAll (pages: Page[], lib: string, url: string, pool: string): Promise<string[]> {
+export async function joinAll (pages: Page[], lib: string, url: string, pool: string, options: { mediaAfterOffers?: boolean } = {}): Promise<string[]> {
   const ids: string[] = []
   // One after another: join order decides who is polite; both orders are exercised by three pages.
   for (const p of pages) {
-    ids.push(await p.evaluate(([lib, url, pool]) => (globalThis as any).harness.start((globalThis as any)[lib], url, pool), [lib, url, pool]))
+    ids.push(await p.evaluate(([lib, url, pool, options]) => (globalThis as any).harness.start((globalThis as any)[lib], url, pool, options), [lib, url, pool, options] as const))
   }
   return ids
 }

@@ -33,9 +33,18 @@ if (!chromiumMissing(t)) {
     })
     const context = await launch(t)
 
+    // rtcpool 3.0.2 has every page offer as soon as it adds media; when a newcomer's offer
+    // collides with an existing member's, Chromium 156 sometimes gathers no ICE candidates for
+    // the answer made after the rollback, and that pair never connects (seen in about one run
+    // of three). This project's client avoids the collision (the existing member offers first);
+    // rtcpool cannot, so its pages here add their media once the members already in the pool
+    // have offered, as a careful rtcpool user would. Negotiation in both directions, including
+    // renegotiation, still runs through rtcpool and this server.
+    const rtcpoolOptions = { mediaAfterOffers: true }
+
     await t.test('three rtcpool pages exchange live audio, video and data through this server', async (t) => {
       const pages = await openPages(context, `${server.origin}/test-rtcpool`, 3)
-      const ids = await joinAll(pages, 'rtcpool', `${server.ws}?name=rtcpool`, 'rtcpool-only')
+      const ids = await joinAll(pages, 'rtcpool', `${server.ws}?name=rtcpool`, 'rtcpool-only', rtcpoolOptions)
       t.equal(new Set(ids).size, 3, 'three ids')
       await assertLiveMedia(t, pages, ids)
       await assertDataChannels(t, pages, ids)
@@ -43,16 +52,20 @@ if (!chromiumMissing(t)) {
     })
 
     await t.test('rtcpool pages and this client in one pool', async (t) => {
-      // Existing rtcpool members, this client joining last (it waits for their first offer).
+      // rtcpool first, this client second, rtcpool last: this client is the newcomer toward an
+      // rtcpool member, and the existing member toward an rtcpool newcomer.
+      const names = ['rtcpool A', 'client', 'rtcpool B']
       const pages = [
-        ...await openPages(context, `${server.origin}/test-rtcpool`, 2),
-        ...await openPages(context, `${server.origin}/test-client`, 1)
+        ...await openPages(context, `${server.origin}/test-rtcpool`, 1),
+        ...await openPages(context, `${server.origin}/test-client`, 1),
+        ...await openPages(context, `${server.origin}/test-rtcpool`, 1)
       ]
       const ids = [
-        ...await joinAll(pages.slice(0, 2), 'rtcpool', `${server.ws}?name=old`, 'mixed'),
-        ...await joinAll(pages.slice(2), 'RtcSignal', `${server.ws}?name=new`, 'mixed')
+        ...await joinAll([pages[0]], 'rtcpool', `${server.ws}?name=a`, 'mixed', rtcpoolOptions),
+        ...await joinAll([pages[1]], 'RtcSignal', `${server.ws}?name=b`, 'mixed'),
+        ...await joinAll([pages[2]], 'rtcpool', `${server.ws}?name=c`, 'mixed', rtcpoolOptions)
       ]
-      await assertLiveMedia(t, pages, ids)
+      await assertLiveMedia(t, pages, ids, 30_000, names)
       await assertDataChannels(t, pages, ids)
       for (const p of pages) await p.close()
     })
