@@ -181,7 +181,7 @@ class RedisAdapter implements Adapter {
         throw new errors.FST_RTC_INVALID_OPTION('adapter', `redisAdapter() needs the ioredis package (npm install ioredis): ${(err as Error).message}`)
       }
       // Commands fail at once while Redis is unreachable instead of queueing without bound.
-      this.cmd = new Redis(this.url, { enableOfflineQueue: false, connectionName: `rtc-cmd-${this.node}` })
+      this.cmd = new Redis(this.url, { enableOfflineQueue: false, enableAutoPipelining: true, connectionName: `rtc-cmd-${this.node}` })
       this.ownsCmd = true
     }
     this.sub = this.cmd.duplicate({ enableOfflineQueue: true, autoResubscribe: true, connectionName: `rtc-sub-${this.node}` })

@@ -1,0 +1,296 @@
+// Cross-process relay through Redis against the single-process figure, in the same run.
+//
+//   npm run build && node bench/cluster.mjs [--pools 60] [--procs 3] [--duration 5] [--rate 50] [--dead]
+//
+// Starts its own redis-server on a free loopback port (no persistence) and, per setup, fresh server
+// processes (this file in --server mode, running dist/). Members of each pool are spread so that
+// in the `cluster` setup every pair of a pool is on two different processes.
+//
+//   single   one process, in-memory adapter: every relay is local (the reference)
+//   local    one process, Redis adapter: all members local, so relay still never touches Redis
+//   cluster  --procs processes, Redis adapter, member i of each pool on process i: every relay crosses Redis
+//
+// Two phases per setup, each bounded in time and frame count:
+//   throughput  every member keeps --window frames in flight (closed loop), round robin over its peers
+//   latency     every member sends --rate frames/s (fixed offered load): p50/p99 of relay latency
+// Each relayed rtc:candidate carries sequence number and send time: order and exactly-once per pair are checked.
+// With --dead: SIGKILL one process of a cluster at the default TTL (10 s) and time until its members' peers get rtc:close.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import WebSocket from 'ws'
+
+const here = fileURLToPath(import.meta.url)
+const MAX_FRAMES = 5_000_000 // hard cap per phase, whatever the duration
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrator
+
+function withTimeout (promise, ms, what) {
+  let timer
+  return Promise.race([promise, new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms) })])
+    .finally(() => clearTimeout(timer))
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function freePort () {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+async function startRedis () {
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  process.once('exit', () => child.kill('SIGKILL')) // never leave it behind, even on a crash
+  const failed = once(child, 'error').then(([err]) => { throw new Error(`redis-server: ${err.message} (install the redis-server package)`) })
+  failed.catch(() => {})
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const ok = await Promise.race([failed, new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })])
+    if (ok) break
+    if (Date.now() > deadline) throw new Error('redis-server did not start')
+    await sleep(20)
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+}
+
+async function startServer (settings) {
+  const flags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
+  const child = spawn(process.execPath, [...flags, here, '--server', JSON.stringify(settings)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const [line] = await withTimeout(once(createInterface({ input: child.stdout }), 'line'), 30_000, 'server start')
+  const { port } = JSON.parse(line)
+  return {
+    url: `ws://127.0.0.1:${port}/rtc`,
+    cpu: () => withTimeout(new Promise((resolve) => { child.once('message', (m) => resolve(m.cpu)); child.send({ cmd: 'cpu' }) }), 10_000, 'cpu'),
+    kill: async () => { child.kill('SIGKILL'); await once(child, 'exit') },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.send({ cmd: 'exit' })
+      await withTimeout(once(child, 'exit'), 10_000, 'server exit').catch(() => child.kill('SIGKILL'))
+    }
+  }
+}
+
+class Member {
+  constructor (ws) {
+    Object.assign(this, { ws, id: null, peers: [], next: 0, seqTo: new Map(), lastSeq: new Map(), inflight: 0, known: new Set(), closes: [] })
+    this.onRelay = null
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data)
+      switch (msg.type) {
+        case 'rtc:joined': this.id = msg.data.client_id; for (const p of msg.data.peers) this.known.add(p); this.joined?.(); break
+        case 'rtc:peer': this.known.add(msg.data.id); break
+        case 'rtc:close': this.known.delete(msg.data.id); this.closes.push({ id: msg.data.id, at: performance.now() }); break
+        case 'rtc:candidate': this.onRelay?.(this, msg.data.from, msg.data.candidate.candidate); break
+        case 'rtc:error': this.errors = (this.errors ?? 0) + 1; break
+      }
+    })
+  }
+
+  static async join (url, pool) {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    await withTimeout(once(ws, 'open'), 10_000, 'connect')
+    const m = new Member(ws)
+    const joined = new Promise((resolve) => { m.joined = resolve })
+    ws.send(JSON.stringify({ type: 'rtc:join', data: { pool } }))
+    await withTimeout(joined, 10_000, 'join')
+    return m
+  }
+
+  send (to) {
+    const seq = (this.seqTo.get(to) ?? 0) + 1
+    this.seqTo.set(to, seq)
+    this.inflight++
+    this.ws.send(`{"type":"rtc:candidate","data":{"for":"${to}","candidate":{"candidate":"${seq}:${performance.now()}","sdpMid":"0"}}}`)
+  }
+}
+
+function percentile (sorted, p) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
+}
+
+/** Runs one phase over the joined members; returns frames/s and latency percentiles, and checks order. */
+async function phase (members, { window, rate, seconds, warmup }) {
+  const byId = new Map(members.map((m) => [m.id, m]))
+  const faults = { order: 0 }
+  let measuring = false
+  let delivered = 0
+  let sent = 0
+  const latencies = []
+  let stopped = false
+  const pick = (m) => { const to = m.peers[m.next % m.peers.length]; m.next++; return to }
+  for (const m of members) {
+    m.peers = [...m.known]
+    m.onRelay = (to, from, text) => {
+      const colon = text.indexOf(':')
+      const seq = Number(text.slice(0, colon))
+      if (seq !== (to.lastSeq.get(from) ?? 0) + 1) faults.order++ // per (sender, receiver), across phases
+      to.lastSeq.set(from, seq)
+      const sender = byId.get(from)
+      sender.inflight--
+      if (measuring) {
+        delivered++
+        latencies.push(performance.now() - Number(text.slice(colon + 1)))
+      }
+      if (window > 0 && !stopped && sent < MAX_FRAMES) { sent++; sender.send(pick(sender)) }
+    }
+  }
+  let pacer = null
+  if (window > 0) {
+    for (const m of members) for (let i = 0; i < window; i++) { sent++; m.send(pick(m)) }
+  } else {
+    const tickMs = 10
+    const perTick = (rate * tickMs) / 1000
+    let credit = 0
+    pacer = setInterval(() => {
+      credit += perTick
+      while (credit >= 1) {
+        credit--
+        for (const m of members) if (sent < MAX_FRAMES && m.inflight < 1000) { sent++; m.send(pick(m)) }
+      }
+    }, tickMs)
+  }
+  await sleep(warmup * 1000)
+  measuring = true
+  const t0 = performance.now()
+  await sleep(seconds * 1000)
+  measuring = false
+  const elapsed = (performance.now() - t0) / 1000
+  stopped = true
+  if (pacer) clearInterval(pacer)
+  await withTimeout((async () => { while (members.some((m) => m.inflight > 0)) await sleep(10) })(), 20_000, 'drain in-flight frames')
+  latencies.sort((a, b) => a - b)
+  return { fps: Math.round(delivered / elapsed), p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), frames: delivered, outOfOrder: faults.order }
+}
+
+async function runSetup (name, { procs, redis, opts }) {
+  const prefix = `bench-${name}-${Date.now()}:`
+  const servers = []
+  for (let i = 0; i < procs; i++) servers.push(await startServer({ redis, prefix }))
+  const members = []
+  try {
+    for (let p = 0; p < opts.pools; p++) {
+      for (let i = 0; i < opts.size; i++) members.push(await Member.join(servers[i % servers.length].url, `pool${p}`))
+    }
+    await withTimeout((async () => { while (members.some((m) => m.known.size < opts.size - 1)) await sleep(10) })(), 20_000, 'announcements')
+    const cpu0 = await Promise.all(servers.map((s) => s.cpu()))
+    const throughput = await phase(members, { window: opts.window, seconds: opts.duration, warmup: opts.warmup })
+    const cpu1 = await Promise.all(servers.map((s) => s.cpu()))
+    const latency = await phase(members, { window: 0, rate: opts.rate, seconds: opts.duration, warmup: opts.warmup })
+    const cpuMs = cpu1.reduce((sum, c, i) => sum + (c.user + c.system - cpu0[i].user - cpu0[i].system) / 1000, 0)
+    const cpuPer1k = cpuMs / (throughput.frames / 1000) // includes warmup and drain; same for every setup
+    return { name, procs, throughput, latency, cpuPer1k }
+  } finally {
+    for (const m of members) m.ws.terminate()
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+}
+
+/** SIGKILL one process of a 3-process cluster at the default TTL; time until the peers elsewhere get rtc:close. */
+async function deadProcess (redis) {
+  const prefix = `bench-dead-${Date.now()}:`
+  const servers = []
+  for (let i = 0; i < 3; i++) servers.push(await startServer({ redis, prefix }))
+  const members = []
+  try {
+    for (let i = 0; i < 6; i++) members.push(await Member.join(servers[i % 3].url, 'dead'))
+    await withTimeout((async () => { while (members.some((m) => m.known.size < 5)) await sleep(10) })(), 20_000, 'announcements')
+    const victims = new Set([members[2].id, members[5].id])
+    const survivors = members.filter((m) => !victims.has(m.id))
+    const t0 = performance.now()
+    await servers[2].kill()
+    await withTimeout((async () => { while (survivors.some((m) => m.closes.filter((c) => victims.has(c.id)).length < 2)) await sleep(10) })(), 30_000, 'rtc:close for the dead members')
+    const times = survivors.flatMap((m) => m.closes.map((c) => c.at - t0))
+    await sleep(1000)
+    const extra = survivors.reduce((n, m) => n + m.closes.length, 0) - survivors.length * 2
+    return { first: Math.min(...times), last: Math.max(...times), duplicateCloses: extra }
+  } finally {
+    for (const m of members) m.ws.terminate()
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+}
+
+async function main () {
+  const { values } = parseArgs({
+    options: {
+      pools: { type: 'string', default: '60' },
+      procs: { type: 'string', default: '3' },
+      window: { type: 'string', default: '4' },
+      rate: { type: 'string', default: '50' },
+      duration: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      dead: { type: 'boolean', default: false },
+      setups: { type: 'string', default: 'single,local,cluster' },
+      help: { type: 'boolean', default: false }
+    }
+  })
+  if (values.help) {
+    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 50] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster]\n')
+    return
+  }
+  const procs = Number(values.procs)
+  const opts = { pools: Number(values.pools), size: procs, window: Number(values.window), rate: Number(values.rate), duration: Number(values.duration), warmup: Number(values.warmup) }
+  const redis = await startRedis()
+  const results = []
+  try {
+    process.stdout.write(`cluster bench: ${opts.pools} pools of ${opts.size} (${opts.pools * opts.size} clients), ${opts.duration} s per phase, window ${opts.window}, paced phase ${opts.rate} frames/s per member\n`)
+    const setups = { single: { procs: 1, redis: null }, local: { procs: 1, redis: redis.url }, cluster: { procs, redis: redis.url } }
+    for (const name of values.setups.split(',')) {
+      if (setups[name] === undefined) throw new Error(`unknown setup ${name} (single, local, cluster)`)
+      results.push(await runSetup(name, { ...setups[name], opts }))
+    }
+    const base = results[0]
+    const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-')
+    process.stdout.write('\n| setup | processes | throughput frames/s | vs single | p50 ms at max | p99 ms at max | paced frames/s | p50 ms paced | p99 ms paced | server CPU ms / 1k frames | out of order |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
+    for (const r of results) {
+      process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
+    }
+    if (values.dead) {
+      const dead = await deadProcess(redis.url)
+      process.stdout.write(`\nSIGKILLed process (default ttl 10 s): its members' peers got rtc:close after ${(dead.first / 1000).toFixed(2)}–${(dead.last / 1000).toFixed(2)} s; duplicate closes: ${dead.duplicateCloses}\n`)
+    }
+  } finally {
+    await redis.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server mode: one signalling process
+
+async function serve () {
+  const settings = JSON.parse(process.argv[3])
+  const mod = await import(path.join(path.dirname(here), '..', 'dist', 'index.js'))
+  const rtcSignal = typeof mod.default === 'function' ? mod.default : mod.default.default
+  const { default: Fastify } = await import('fastify')
+  const app = Fastify({ logger: false })
+  await app.register(rtcSignal, {
+    privatePools: false,
+    rateLimit: false, // the closed-loop phase offers more than the default 500 frames/s per connection
+    heartbeatInterval: 0,
+    adapter: settings.redis ? mod.redisAdapter({ url: settings.redis, prefix: settings.prefix, ...(settings.ttl ? { ttl: settings.ttl } : {}) }) : undefined
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  process.stdout.write(`${JSON.stringify({ port: app.server.address().port })}\n`)
+  process.on('message', async (msg) => {
+    if (msg.cmd === 'cpu') process.send({ cpu: process.cpuUsage() })
+    if (msg.cmd === 'exit') { await app.close(); process.exit(0) }
+  })
+  process.on('disconnect', () => process.exit(0))
+}
+
+if (process.argv[2] === '--server') await serve()
+else await main()
