@@ -1,0 +1,128 @@
+// The Redis adapter's edge paths, with two apps in this process on one redis-server: a process
+// taken for dead while alive, a brief connection loss, a given ioredis client, options, no Redis.
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { redisAdapter } from '../../lib/index'
+import { SCRIPTS } from '../../lib/adapters/redis-scripts'
+import { eventually, rule9Violations } from '../adapter-contract'
+import { Client, listen, type Tap } from '../helpers'
+import { RedisServer, announceSkip, freePort, redisMissing } from './redis'
+
+const SDP = { type: 'offer', sdp: 'v=0\r\n' }
+
+const missing = redisMissing()
+if (missing !== null) {
+  announceSkip(missing)
+  t.test('Redis adapter recovery', { skip: missing }, async () => {})
+} else {
+  let redis: RedisServer
+  let raw: Redis
+  const clients: Client[] = []
+  t.before(async () => {
+    redis = await RedisServer.start()
+    raw = new Redis(redis.url)
+    raw.on('error', () => {})
+  })
+  t.teardown(async () => {
+    raw?.disconnect()
+    await redis?.stop('SIGTERM')
+  })
+
+  const pair = async (tt: Tap, ttl = 600): Promise<{ prefix: string, apps: Awaited<ReturnType<typeof listen>>[] }> => {
+    const prefix = `rec-${randomUUID()}:`
+    const apps = [
+      await listen(tt, { privatePools: false, adapter: redisAdapter({ url: redis.url, prefix, ttl }) }),
+      await listen(tt, { privatePools: false, adapter: redisAdapter({ url: redis.url, prefix, ttl }) })
+    ]
+    return { prefix, apps }
+  }
+  const open = async (url: string): Promise<Client> => {
+    const c = await Client.open(`${url}/rtc`)
+    clients.push(c)
+    return c
+  }
+
+  t.test('a live process taken for dead (its liveness key expired) re-announces its members', async (t) => {
+    const { prefix, apps: [one, two] } = await pair(t)
+    const a = await open(one.url)
+    await a.join('p')
+    const b = await open(two.url)
+    await b.join('p')
+    await a.expect('rtc:peer')
+    // What a survivor does when process one's key has expired (e.g. its event loop stalled past the TTL).
+    await raw.del(`${prefix}alive:${one.app.rtcPools.node}`)
+    await raw.evalsha(SCRIPTS.reap.sha, 0, prefix).catch(async () => await raw.eval(SCRIPTS.reap.text, 0, prefix))
+    // b sees a closed, then back; a sees b closed, then back: both sides agree.
+    t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id })
+    t.equal((await b.expect('rtc:peer')).id, a.id)
+    t.same(await a.expect('rtc:close'), { id: b.id, uid: b.id })
+    t.equal((await a.expect('rtc:peer')).id, b.id)
+    t.same((await two.app.rtcPools.get('p'))?.members.map((m) => m.id).sort(), [a.id, b.id].sort())
+    a.send('rtc:sdp', { to: b.id, description: SDP })
+    t.same(await b.expect('rtc:sdp'), { peer: a.id, description: SDP }, 'relay works again')
+    t.same(await a.sync(), [])
+    t.same(await b.sync(), [])
+  })
+
+  t.test('a brief loss of the Redis connections (no data lost, under the TTL): nobody sees anything', async (t) => {
+    const { apps: [one, two] } = await pair(t, 5000)
+    const a = await open(one.url)
+    await a.join('q')
+    const b = await open(two.url)
+    await b.join('q')
+    await a.expect('rtc:peer')
+    const node = one.app.rtcPools.node
+    const list = await raw.client('LIST') as string
+    const ids = list.split('\n').filter((l) => l.includes(`name=rtc-cmd-${node}`) || l.includes(`name=rtc-sub-${node}`)).map((l) => /id=(\d+)/.exec(l)?.[1])
+    t.equal(ids.length, 2, 'both connections of process one found')
+    for (const id of ids) await raw.client('KILL', 'ID', id as string)
+    // Wait for the resync: a relay from b reaches a again.
+    await eventually(async () => {
+      b.send('rtc:candidate', { for: a.id, candidate: null })
+      const m = await a.next(500).catch(() => null)
+      return m?.type === 'rtc:candidate'
+    }, 10_000, 'relay from b to a after the reconnection')
+    a.send('rtc:sdp', { to: b.id, description: SDP })
+    let m
+    do m = await b.next(); while (m.type !== 'rtc:sdp')
+    t.same(m.data, { peer: a.id, description: SDP })
+    for (const c of [a, b]) t.notOk(c.received.some((x) => x.type === 'rtc:close'), 'no rtc:close')
+  })
+
+  t.test('a given ioredis client: used for commands, duplicated for the subscriber, left open', async (t) => {
+    const client = new Redis(redis.url)
+    client.on('error', () => {})
+    t.teardown(() => client.disconnect())
+    const prefix = `given-${randomUUID()}:`
+    const one = await listen(t, { privatePools: false, adapter: redisAdapter({ client, prefix }) })
+    const two = await listen(t, { privatePools: false, adapter: redisAdapter({ url: redis.url, prefix }) })
+    const a = await open(one.url)
+    await a.join('g')
+    const b = await open(two.url)
+    t.same((await b.join('g')).peers, [a.id])
+    await one.app.close()
+    t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id }, 'a clean close leaves the cluster at once')
+    t.equal(client.status, 'ready', 'the given client is the caller\'s to close')
+  })
+
+  t.test('options are validated when redisAdapter() is called', async (t) => {
+    t.throws(() => redisAdapter({ ttl: 0 }), { code: 'FST_RTC_INVALID_OPTION' })
+    t.throws(() => redisAdapter({ ttl: 1.5 }), { code: 'FST_RTC_INVALID_OPTION' })
+    t.throws(() => redisAdapter({ prefix: '' }), { code: 'FST_RTC_INVALID_OPTION' })
+    t.throws(() => redisAdapter({ url: 42 as unknown as string }), { code: 'FST_RTC_INVALID_OPTION' })
+    t.throws(() => redisAdapter({ client: {} as never }), { code: 'FST_RTC_INVALID_OPTION' })
+    t.throws(() => redisAdapter({ url: redis.url, client: raw }), { code: 'FST_RTC_INVALID_OPTION' })
+  })
+
+  t.test('no Redis at startup: registration fails after connectTimeout, nothing left running', async (t) => {
+    const port = await freePort() // nobody listens there
+    const started = Date.now()
+    await t.rejects(listen(t, { adapter: redisAdapter({ url: `redis://127.0.0.1:${port}`, connectTimeout: 500 }) }), { code: 'FST_RTC_REDIS_UNAVAILABLE' })
+    t.ok(Date.now() - started < 5000, 'fails within the timeout')
+  })
+
+  t.test('rule 9 held for every client', async (t) => {
+    for (const c of clients) t.same(rule9Violations(c), [], c.id)
+  })
+}
