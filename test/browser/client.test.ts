@@ -110,6 +110,14 @@ if (!chromiumMissing(t)) {
       t.equal(refused, 'JoinError:join-denied', 'connect() rejects with reason join-denied when the join hook refuses')
       const relative = await a.evaluate(() => (globalThis as any).RtcSignal.connect('/rtc', 'relative').then((pool: any) => { const name = pool.name; pool.close(); return name }))
       t.equal(relative, 'relative', 'connect() resolves a relative URL against the page and joins')
+      const esm = await a.evaluate(async () => {
+        const lib = await import('/rtc/client.mjs' as string)
+        const pool = await lib.connect('/rtc', 'esm')
+        const ok = typeof lib.Pool === 'function' && typeof lib.signalling.websocket === 'function' && pool.name === 'esm'
+        pool.close()
+        return ok
+      })
+      t.equal(esm, true, 'the ES module bundle at /rtc/client.mjs works the same')
     })
 
     await t.test('the signalling socket reconnects and rejoins: peers see a leave and a join', async (t) => {
@@ -138,6 +146,19 @@ if (!chromiumMissing(t)) {
       await until('B to see A join again', async () => await b.evaluate((id) => (globalThis as any).again.peers.includes(id), rejoined.id))
       await until('B to receive A\'s media again', async () => await b.evaluate((id) => (globalThis as any).again.tracks.filter((x: string) => x.startsWith(id)).length === 2, rejoined.id))
       t.pass('media flows again after the reconnection')
+
+      // Now the server side drops every socket without a close frame (as a network failure would).
+      const before = await a.evaluate(() => (globalThis as any).again.joins.length)
+      for (const socket of server.app.websocketServer.clients) socket.terminate()
+      for (const [name, p] of [['A', a], ['B', b]] as const) {
+        await until(`${name} to rejoin after the server dropped it`, async () => await p.evaluate((n) => (globalThis as any).again.joins.length > n, name === 'A' ? before : 0))
+      }
+      const [newA, newB] = [await a.evaluate(() => (globalThis as any).again.pool.id), await b.evaluate(() => (globalThis as any).again.pool.id)]
+      t.not(newB, idB, 'B has a new id too')
+      await until('A and B to receive each other\'s media again', async () =>
+        await b.evaluate((id) => (globalThis as any).again.tracks.filter((x: string) => x.startsWith(id)).length === 2, newA) &&
+        await a.evaluate((id) => (globalThis as any).again.tracks.filter((x: string) => x.startsWith(id)).length === 2, newB))
+      t.pass('after a server-side drop both pages rejoin and exchange media again')
       await a.evaluate(() => (globalThis as any).again.pool.close())
       await b.evaluate(() => (globalThis as any).again.pool.close())
     })

@@ -82,6 +82,15 @@ if (!chromiumMissing(t)) {
       t.match(await pages[2].textContent('#status') ?? '', /left/, 'the leaver sees that it left')
     })
 
+    await t.test('the root URL picks a random pool and puts it in the address', async (t) => {
+      const [p] = await openPages(context, `${server.origin}/?name=Solo`, 1)
+      const path = await p.evaluate(() => (globalThis as any).location.pathname)
+      t.match(path, /^\/room-[a-z0-9]+$/, `redirected (history) to ${path}`)
+      await until('the status to say it waits for others', async () => /Waiting for others/.test(await p.textContent('#status') ?? ''))
+      t.equal(await p.textContent('#pool-name'), decodeURIComponent(path.slice(1)), 'the pool name is shown')
+      await p.close()
+    })
+
     await t.test('readable on a phone-sized viewport', async (t) => {
       const phone = pages[0]
       await phone.setViewportSize({ width: 375, height: 740 })
