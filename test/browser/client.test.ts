@@ -127,7 +127,7 @@ if (!chromiumMissing(t)) {
         const stream = await (globalThis as any).navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 160, height: 120, frameRate: 10 } })
         const pool = await lib.connect(ws, 'again', { stream, query: { name }, reconnect: { minDelay: 50, maxDelay: 200 }, rtcConfig: { iceServers: [] } })
         const state = { pool, joins: [] as any[], closed: [] as string[], peers: [] as string[], tracks: [] as string[] }
-        pool.events.addEventListener('join', (e: any) => state.joins.push(e.detail))
+        pool.events.onjoin = (e: any) => state.joins.push(e.detail) // rtcpool-style handler property
         pool.events.addEventListener('close', (e: any) => { if (e.detail) state.closed.push(e.detail.id) })
         pool.events.addEventListener('peer', (e: any) => state.peers.push(e.detail.connection.id))
         pool.events.addEventListener('track', (e: any) => state.tracks.push(e.connection + ':' + e.track.kind))
