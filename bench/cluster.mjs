@@ -1,6 +1,6 @@
 // Cross-process relay through Redis against the single-process figure, in the same run.
 //
-//   npm run build && node bench/cluster.mjs [--pools 60] [--procs 3] [--duration 5] [--rate 50] [--dead]
+//   npm run build && node bench/cluster.mjs [--pools 60] [--procs 3] [--duration 5] [--rate 20] [--dead]
 //
 // Starts its own redis-server on a free loopback port (no persistence) and, per setup, fresh server
 // processes (this file in --server mode, running dist/). Members of each pool are spread so that
@@ -230,7 +230,7 @@ async function main () {
       pools: { type: 'string', default: '60' },
       procs: { type: 'string', default: '3' },
       window: { type: 'string', default: '4' },
-      rate: { type: 'string', default: '50' },
+      rate: { type: 'string', default: '20' },
       duration: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       dead: { type: 'boolean', default: false },
@@ -239,7 +239,7 @@ async function main () {
     }
   })
   if (values.help) {
-    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 50] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster]\n')
+    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 20] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster]\n')
     return
   }
   const procs = Number(values.procs)

@@ -9,7 +9,7 @@ import { ServerProcess } from './procs'
 import { RedisServer, announceSkip, redisMissing } from './redis'
 
 /** Short, so the dead-process test runs in seconds; the default is 10 s. */
-const TTL = 1500
+const TTL = 3000
 const SDP = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' }
 
 const missing = redisMissing()

@@ -29,7 +29,7 @@ if (missing !== null) {
     await redis?.stop('SIGTERM')
   })
 
-  const pair = async (tt: Tap, ttl = 600): Promise<{ prefix: string, apps: Awaited<ReturnType<typeof listen>>[] }> => {
+  const pair = async (tt: Tap, ttl = 10_000): Promise<{ prefix: string, apps: Awaited<ReturnType<typeof listen>>[] }> => {
     const prefix = `rec-${randomUUID()}:`
     const apps = [
       await listen(tt, { privatePools: false, adapter: redisAdapter({ url: redis.url, prefix, ttl }) }),
@@ -66,7 +66,7 @@ if (missing !== null) {
   })
 
   t.test('a brief loss of the Redis connections (no data lost, under the TTL): nobody sees anything', async (t) => {
-    const { apps: [one, two] } = await pair(t, 5000)
+    const { apps: [one, two] } = await pair(t)
     const a = await open(one.url)
     await a.join('q')
     const b = await open(two.url)
