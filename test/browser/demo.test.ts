@@ -28,6 +28,8 @@ if (!chromiumMissing(t)) {
   t.test('demo page', async (t) => {
     const server = await startServer(t, { demo: true })
     const context = await launch(t, { width: 1100, height: 760 })
+    // Before any page opens: granting permissions later ends the pages' camera and microphone tracks.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.origin })
     const names = ['Ada', 'Grace', 'Linus']
     const pages: Page[] = []
     for (const name of names) pages.push(...await openPages(context, `${server.origin}/standup?name=${name}`, 1))
@@ -48,6 +50,12 @@ if (!chromiumMissing(t)) {
       const file = join(await artifactsDir(), 'demo.png')
       const png = await pages[0].screenshot({ path: file })
       t.ok(png.length > 10_000, `screenshot saved to ${file} (${png.length} bytes)`)
+    })
+
+    await t.test('the copy-link button copies the link to the pool', async (t) => {
+      await pages[0].click('#copy-link')
+      await until('the button to confirm', async () => await pages[0].textContent('#copy-link') === 'Copied!')
+      t.equal(await pages[0].evaluate(() => (globalThis as any).navigator.clipboard.readText()), `${server.origin}/standup`, 'the clipboard holds the link')
     })
 
     await t.test('muting the microphone is shown on the other pages', async (t) => {
