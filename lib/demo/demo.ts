@@ -221,6 +221,12 @@ async function start (): Promise<void> {
     setStatus(`Error: ${event.detail.reason}`)
   })
   events.addEventListener('stop', () => setStatus('The server closed this pool'))
+  media?.addEventListener('close', () => {
+    // Every track ended: the device was unplugged or the permission revoked.
+    if (pool?.closed === false) setStatus('Camera and microphone stopped — reload to get them back')
+    micButton.disabled = camButton.disabled = true
+    sendDescription()
+  })
   updateLocal()
   updateCount()
   sendDescription()
