@@ -31,10 +31,11 @@ async function main (): Promise<void> {
 
   // Application events: any frame whose type does not start with `rtc:`. Like the seed's
   // reference server, a member may set its own description with a `describe` event
-  // (the demo sends { name, mic, cam }); the others get `rtc:describe`.
+  // (the demo sends { name, mic, cam }); the others get `rtc:describe`. Descriptions are
+  // what peers trust, so only the fields the page uses are kept, checked.
   app.rtcPools.on('event', ({ endpoint, type, data }) => {
     if (type !== 'describe') return
-    const description = { ...data, name: cleanName(data.name) }
+    const description = { name: cleanName(data.name), mic: data.mic !== false, cam: data.cam !== false }
     app.rtcPools.describe(endpoint.id, description).catch((err: unknown) => {
       app.log.warn({ err, peer: endpoint.id }, 'describe failed')
     })
