@@ -55,5 +55,9 @@ if (!chromiumMissing(t)) {
       }), 30_000)
       t.equal(tile, other, `the tab shows ${other}'s video, with the name from ?name=`)
     }
+    // The example's describe handler: A mutes its microphone, B's tile for A says so.
+    await a.click('#mic')
+    await until('the mic-off badge for Tab A', async () => await b.evaluate(() => !(globalThis as any).document.querySelector('.tile.remote .mic-off').hidden))
+    t.pass('a describe event from one tab updates the other tab (mic off)')
   })
 }
