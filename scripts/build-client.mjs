@@ -20,26 +20,11 @@ const common = {
   logLevel: 'warning'
 }
 
+const client = join(root, 'lib/client/index.ts')
 await Promise.all([
-  build({
-    ...common,
-    entryPoints: [join(root, 'lib/client/index.ts')],
-    format: 'esm',
-    outfile: join(root, 'dist/client/client.mjs')
-  }),
-  build({
-    ...common,
-    entryPoints: [join(root, 'lib/client/index.ts')],
-    format: 'iife',
-    globalName: 'RtcSignal',
-    outfile: join(root, 'dist/client/client.js')
-  }),
-  build({
-    ...common,
-    entryPoints: [join(root, 'lib/demo/demo.ts')],
-    format: 'iife',
-    outfile: join(root, 'dist/demo/demo.js')
-  })
+  build({ ...common, entryPoints: [client], format: 'esm', outfile: join(root, 'dist/client/client.mjs') }),
+  build({ ...common, entryPoints: [client], format: 'iife', globalName: 'RtcSignal', outfile: join(root, 'dist/client/client.js') }),
+  build({ ...common, entryPoints: [join(root, 'lib/demo/demo.ts')], format: 'iife', outfile: join(root, 'dist/demo/demo.js') })
 ])
 
 await mkdir(join(root, 'dist/demo'), { recursive: true })
