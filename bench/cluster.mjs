@@ -17,7 +17,9 @@
 // With --dead: SIGKILL one process of a cluster at the default TTL (10 s) and time until its members' peers get rtc:close.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -64,7 +66,19 @@ async function startRedis () {
     if (Date.now() > deadline) throw new Error('redis-server did not start')
     await sleep(20)
   }
-  return { url: `redis://127.0.0.1:${port}`, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    /** redis-server's CPU time in ms (Linux /proc; null elsewhere). */
+    cpu: async () => {
+      try {
+        const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+        return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime, in ticks of 10 ms
+      } catch {
+        return null
+      }
+    },
+    stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') }
+  }
 }
 
 async function startServer (settings) {
@@ -188,12 +202,15 @@ async function runSetup (name, { procs, redis, opts }) {
     }
     await withTimeout((async () => { while (members.some((m) => m.known.size < opts.size - 1)) await sleep(10) })(), 20_000, 'announcements')
     const cpu0 = await Promise.all(servers.map((s) => s.cpu()))
+    const redis0 = await opts.redisCpu()
     const throughput = await phase(members, { window: opts.window, seconds: opts.duration, warmup: opts.warmup })
     const cpu1 = await Promise.all(servers.map((s) => s.cpu()))
+    const redis1 = await opts.redisCpu()
     const latency = await phase(members, { window: 0, rate: opts.rate, seconds: opts.duration, warmup: opts.warmup })
     const cpuMs = cpu1.reduce((sum, c, i) => sum + (c.user + c.system - cpu0[i].user - cpu0[i].system) / 1000, 0)
     const cpuPer1k = cpuMs / (throughput.frames / 1000) // includes warmup and drain; same for every setup
-    return { name, procs, throughput, latency, cpuPer1k }
+    const redisPer1k = redis0 === null || redis1 === null || redis === null ? null : (redis1 - redis0) / (throughput.frames / 1000)
+    return { name, procs, throughput, latency, cpuPer1k, redisPer1k }
   } finally {
     for (const m of members) m.ws.terminate()
     await Promise.all(servers.map((s) => s.stop()))
@@ -245,6 +262,7 @@ async function main () {
   const procs = Number(values.procs)
   const opts = { pools: Number(values.pools), size: procs, window: Number(values.window), rate: Number(values.rate), duration: Number(values.duration), warmup: Number(values.warmup) }
   const redis = await startRedis()
+  opts.redisCpu = redis.cpu
   const results = []
   try {
     process.stdout.write(`cluster bench: ${opts.pools} pools of ${opts.size} (${opts.pools * opts.size} clients), ${opts.duration} s per phase, window ${opts.window}, paced phase ${opts.rate} frames/s per member\n`)
@@ -255,9 +273,11 @@ async function main () {
     }
     const base = results[0]
     const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-')
-    process.stdout.write('\n| setup | processes | throughput frames/s | vs single | p50 ms at max | p99 ms at max | paced frames/s | p50 ms paced | p99 ms paced | server CPU ms / 1k frames | out of order |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
+    const load = os.loadavg()[0]
+    process.stdout.write(`\nload average ${load.toFixed(1)} on ${os.cpus().length} CPUs${load > os.cpus().length ? ': the machine is busy with other work, so frames/s and latencies mostly measure the scheduler; CPU per frame is the figure to compare' : ''}\n`)
+    process.stdout.write('\n| setup | processes | throughput frames/s | vs single | p50 ms at max | p99 ms at max | paced frames/s | p50 ms paced | p99 ms paced | server CPU ms / 1k frames | redis-server CPU ms / 1k frames | out of order |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n')
     for (const r of results) {
-      process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
+      process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
     }
     if (values.dead) {
       const dead = await deadProcess(redis.url)
