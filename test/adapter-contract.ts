@@ -56,15 +56,11 @@ export function rule9Violations (client: Client): string[] {
 
 /** Opens `n` clients, client i on app i % apps, and joins them one after another; each earlier member sees each later one. */
 export async function joinSpread (urls: string[], pool: string, n: number, query = ''): Promise<Client[]> {
-  const clients: Client[] = []
-  for (let i = 0; i < n; i++) {
-    const c = await Client.open(`${urls[i % urls.length]}/rtc${query}`)
+  const clients = await Promise.all(Array.from({ length: n }, async (_, i) => await Client.open(`${urls[i % urls.length]}/rtc${query}`)))
+  for (const [i, c] of clients.entries()) {
     await c.join(pool)
-    for (const earlier of clients) {
-      const peer = await earlier.expect('rtc:peer')
-      if (peer.id !== c.id) throw new Error('rtc:peer for the wrong member')
-    }
-    clients.push(c)
+    const announced = await Promise.all(clients.slice(0, i).map(async (earlier) => (await earlier.expect('rtc:peer')).id))
+    if (announced.some((id) => id !== c.id)) throw new Error('rtc:peer for the wrong member')
   }
   return clients
 }
