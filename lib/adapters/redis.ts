@@ -145,6 +145,7 @@ class RedisAdapter implements Adapter {
   private live = false
   private down = false
   private closed = false
+  private closing = false
   private beaten = false
   private epoch: string | null = null
   private readonly epochCandidate = randomUUID()
@@ -255,7 +256,8 @@ class RedisAdapter implements Adapter {
   }
 
   async close (): Promise<void> {
-    if (this.closed) return
+    if (this.closed || this.closing) return
+    this.closing = true
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
     // Leave the cluster at once (members still here are announced closed) rather than after the TTL.
@@ -392,7 +394,7 @@ class RedisAdapter implements Adapter {
       case 'l': {
         const view = this.host.view(pool)
         const mine = view !== undefined && e.s > view.seq ? view.members.get(id) : undefined
-        if (mine?.endpoint !== undefined && !this.leaving.has(id)) {
+        if (mine?.endpoint !== undefined && !this.leaving.has(id) && !this.closing) {
           // Another process removed a member that is alive here: it took this process for dead
           // (its liveness key expired). Keep the member and re-announce it.
           this.log.warn({ peer: id, pool }, 'rtc: a live member was removed by another process (liveness key expired?): re-announcing')
@@ -693,7 +695,7 @@ class RedisAdapter implements Adapter {
   // Recovery: after an outage, or when this process was taken for dead
 
   private recover (reason: string): void {
-    if (this.closed) return
+    if (this.closed || this.closing) return
     if (this.recovering !== null) {
       this.recoverAgain = true
       return
@@ -734,7 +736,7 @@ class RedisAdapter implements Adapter {
         let lost = false
         let gone = false
         for (const m of Array.from(view.members.values())) {
-          if (m.endpoint === undefined) continue
+          if (m.endpoint === undefined || this.leaving.has(m.id)) continue // a leave in flight runs after this, in order
           local.add(m.id)
           const [status] = await this.run(SCRIPTS.join, view.name, m.id, this.node, descriptionJson(m.description), view.persistent ? '0' : '1', view.maxMembers) as [string]
           if (status === 'ok') {
