@@ -43,6 +43,13 @@ if (missing !== null) {
     return c
   }
 
+  const killConnections = async (node: string): Promise<number> => {
+    const list = await raw.client('LIST') as string
+    const ids = list.split('\n').filter((l) => l.includes(`name=rtc-cmd-${node}`) || l.includes(`name=rtc-sub-${node}`)).map((l) => /id=(\d+)/.exec(l)?.[1] as string)
+    for (const id of ids) await raw.client('KILL', 'ID', id)
+    return ids.length
+  }
+
   t.test('a live process taken for dead (its liveness key expired) re-announces its members', async (t) => {
     const { prefix, apps: [one, two] } = await pair(t)
     const a = await open(one.url)
@@ -72,11 +79,7 @@ if (missing !== null) {
     const b = await open(two.url)
     await b.join('q')
     await a.expect('rtc:peer')
-    const node = one.app.rtcPools.node
-    const list = await raw.client('LIST') as string
-    const ids = list.split('\n').filter((l) => l.includes(`name=rtc-cmd-${node}`) || l.includes(`name=rtc-sub-${node}`)).map((l) => /id=(\d+)/.exec(l)?.[1])
-    t.equal(ids.length, 2, 'both connections of process one found')
-    for (const id of ids) await raw.client('KILL', 'ID', id as string)
+    t.equal(await killConnections(one.app.rtcPools.node), 2, 'both connections of process one killed')
     // Wait for the resync: a relay from b reaches a again.
     await eventually(async () => {
       b.send('rtc:candidate', { for: a.id, candidate: null })
@@ -88,6 +91,35 @@ if (missing !== null) {
     do m = await b.next(); while (m.type !== 'rtc:sdp')
     t.same(m.data, { peer: a.id, description: SDP })
     for (const c of [a, b]) t.notOk(c.received.some((x) => x.type === 'rtc:close'), 'no rtc:close')
+  })
+
+  t.test('what a process missed while disconnected reaches its members when it is back (or in the stream, if it was quicker)', async (t) => {
+    const { apps: [one, two] } = await pair(t)
+    await two.app.rtcPools.createPool('room')
+    const a = await open(one.url)
+    await a.join('room')
+    const b = await open(two.url)
+    await b.join('room')
+    const c = await open(two.url)
+    await c.join('room')
+    await a.expect('rtc:peer')
+    await a.expect('rtc:peer')
+    await b.expect('rtc:peer')
+    t.equal(await killConnections(one.app.rtcPools.node), 2)
+    c.close() // a leave, then a close of the pool, probably while process one is away
+    await eventually(async () => (await two.app.rtcPools.get('room'))?.members.length === 2, 5000, 'c gone')
+    await two.app.rtcPools.closePool('room')
+    // If process one was back before the close, a gets the leave and then the close, in the stream;
+    // if not, its resync finds the pool gone and a gets rtc:stop (the pool is over: no rtc:close first).
+    let m = await a.next(10_000)
+    if (m.type === 'rtc:close') {
+      t.same(m.data, { id: c.id, uid: c.id }, 'the leave it missed')
+      m = await a.next(10_000)
+    }
+    t.same(m, { type: 'rtc:stop', data: {} }, 'the close it missed')
+    t.equal((await a.closed).code, 1000)
+    t.same(await b.expect('rtc:close'), { id: c.id, uid: c.id })
+    t.same(await b.expect('rtc:stop'), {})
   })
 
   t.test('a given ioredis client: used for commands, duplicated for the subscriber, left open', async (t) => {
