@@ -143,6 +143,44 @@ if (missing !== null) {
     }
   })
 
+  t.test('churn across processes: members come and go while every member signals every peer it knows (rule 9)', async (t) => {
+    const churners: Client[] = []
+    const live: Client[] = []
+    const timers: NodeJS.Timeout[] = []
+    const signal = (c: Client): void => {
+      const known = new Set<string>()
+      c.ws.on('message', (data) => {
+        const m = JSON.parse(String(data))
+        if (m.type === 'rtc:joined') for (const p of m.data.peers) known.add(p)
+        else if (m.type === 'rtc:peer') known.add(m.data.id)
+        else if (m.type === 'rtc:close') known.delete(m.data.id)
+      })
+      timers.push(setInterval(() => {
+        if (c.ws.readyState !== 1) return
+        for (const id of known) c.send('rtc:candidate', { for: id, candidate: { candidate: 'x' } })
+      }, 20))
+    }
+    const deadline = Date.now() + 4000
+    for (let i = 0; i < 60 && Date.now() < deadline; i++) {
+      const c = await open(urls()[i % 3])
+      signal(c)
+      c.send('rtc:join', { pool: 'churn' })
+      churners.push(c)
+      live.push(c)
+      if (live.length > 6) live.splice(Math.floor(Math.random() * live.length), 1)[0].close()
+      await new Promise((resolve) => setTimeout(resolve, 30))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    for (const timer of timers) clearInterval(timer)
+    let relayed = 0
+    for (const c of churners) {
+      t.same(rule9Violations(c), [], 'nothing about a peer before it was announced, one rtc:close per peer')
+      relayed += c.received.filter((m) => m.type === 'rtc:candidate').length
+    }
+    t.ok(relayed > 1000, `${relayed} frames relayed during the churn`)
+    for (const c of live) c.close()
+  })
+
   t.test('a SIGKILLed process: survivors remove its members; each peer gets exactly one rtc:close per member', async (t) => {
     const victim = await ServerProcess.start({ url: redis.url, prefix, ttl: TTL })
     procs.push(victim)
