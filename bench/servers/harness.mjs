@@ -3,8 +3,13 @@
 // memory usage (after a forced GC if asked), CPU profiles of a measured phase.
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
+import { PerformanceObserver } from 'node:perf_hooks'
 
 let session = null
+let gcMs = 0 // time spent in garbage collection since start
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration
+}).observe({ entryTypes: ['gc'] })
 
 const commands = {
   async stats ({ gc }) {
@@ -12,7 +17,7 @@ const commands = {
       global.gc()
       global.gc()
     }
-    return { cpu: process.cpuUsage(), mem: process.memoryUsage() }
+    return { cpu: process.cpuUsage(), mem: process.memoryUsage(), gcMs }
   },
   async 'profile-start' () {
     session = new Session()
