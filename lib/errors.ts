@@ -21,6 +21,8 @@ export const errors = {
   FST_RTC_INVALID_DESCRIPTION: createError('FST_RTC_INVALID_DESCRIPTION', 'Invalid description: %s', 400, TypeError),
   /** A WebSocket upgrade from an Origin not in `allowedOrigins` (answered before the upgrade). */
   FST_RTC_ORIGIN_FORBIDDEN: createError('FST_RTC_ORIGIN_FORBIDDEN', 'Origin "%s" is not allowed', 403),
+  /** The Redis adapter cannot reach Redis (a server call while reconnecting, or no Redis at startup). */
+  FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
   /** The PoolManager was used after the Fastify instance closed. */
   FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503)
 } as const

@@ -1,4 +1,3 @@
-import createError from '@fastify/error'
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { errors } from '../errors'
@@ -54,7 +53,7 @@ export const DEFAULT_REDIS_CONNECT_TIMEOUT = 10_000
 const STREAM_WAIT_MS = 5000
 
 /** A call that needs Redis while it is unreachable. */
-export const RedisUnavailableError = createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503)
+const RedisUnavailableError = errors.FST_RTC_REDIS_UNAVAILABLE
 
 const UNAVAILABLE: JoinOutcome = Object.freeze({
   ok: false,
@@ -221,7 +220,7 @@ class RedisAdapter implements Adapter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         clearInterval(poll)
-        reject(new RedisUnavailableError(`not ready within ${this.connectTimeout} ms (${this.url})`))
+        reject(new RedisUnavailableError(`not ready within ${this.connectTimeout} ms (${redactUrl(this.url)})`))
       }, this.connectTimeout)
       const poll = setInterval(() => {
         if (!this.ready()) return
@@ -843,4 +842,16 @@ export function redisAdapter (opts: RedisAdapterOptions = {}): Adapter {
     ttl: positiveInteger('redisAdapter.ttl', opts.ttl, DEFAULT_REDIS_TTL),
     connectTimeout: positiveInteger('redisAdapter.connectTimeout', opts.connectTimeout, DEFAULT_REDIS_CONNECT_TIMEOUT)
   })
+}
+
+/** A Redis URL for a message or a log: never its password. */
+function redactUrl (url: string | undefined): string {
+  if (url === undefined) return 'the given client'
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return 'an unparsable URL'
+  }
 }

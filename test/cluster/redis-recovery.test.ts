@@ -149,9 +149,9 @@ if (missing !== null) {
 
   t.test('no Redis at startup: registration fails after connectTimeout, nothing left running', async (t) => {
     const port = await freePort() // nobody listens there
-    const started = Date.now()
-    await t.rejects(listen(t, { adapter: redisAdapter({ url: `redis://127.0.0.1:${port}`, connectTimeout: 500 }) }), { code: 'FST_RTC_REDIS_UNAVAILABLE' })
-    t.ok(Date.now() - started < 5000, 'fails within the timeout')
+    const err = await listen(t, { adapter: redisAdapter({ url: `redis://:hunter2@127.0.0.1:${port}`, connectTimeout: 500 }) }).then(() => null, (e: Error) => e)
+    t.match(err, { code: 'FST_RTC_REDIS_UNAVAILABLE', statusCode: 503 })
+    t.notMatch(err?.message, /hunter2/, 'the password in the URL is not in the message')
   })
 
   t.test('rule 9 held for every client', async (t) => {
