@@ -32,9 +32,10 @@ const DEFAULTS = {
   routingWindow: 30, // routing: measured seconds of the "many" run (the plugin's heartbeat interval)
   repeat: 3, // runs per server, alternating baseline/plugin; the table shows medians
   quietWait: 30, // seconds to wait at most, before each run, for other processes to use < 25% CPU
-  quiet: 25 // that threshold, % of one core
+  quiet: 25, // that threshold, % of one core
+  attempts: 3 // relay, routing: windows measured at most while other processes use > 2 × quiet % CPU
 }
-const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, routingWindow: 1.5, repeat: 1, quietWait: 0 }
+const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, routingWindow: 1.5, repeat: 1, quietWait: 0, attempts: 1 }
 
 const flags = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'string' }]))
 const { values, positionals } = parseArgs({
