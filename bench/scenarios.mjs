@@ -188,8 +188,7 @@ export async function idle (server, o) {
 
 /**
  * The relay over the same active members (10 pools of routingPool, each
- * client paced at routingRate frames/s, so that the offered load is the same
- * throughout): alone, then with routingPools − 10 more pools of one idle
+ * client paced at routingRate frames/s at most): alone, then with routingPools − 10 more pools of one idle
  * member each, then alone again. Only the number of pools and connections
  * present changes, never the relayed pairs; "many/few" compares the middle
  * run with the mean of the other two, which cancels drift. The middle run
