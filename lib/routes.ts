@@ -54,7 +54,7 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
     logSerializers: { req: withoutQuery },
     ...user,
     websocket: true as const,
-    onRequest: [checkOrigin, ...list(user.onRequest as Hooks<onRequestHookHandler>)]
+    onRequest: [...(originAllowed === null ? [] : [checkOrigin]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
   }
 
   fastify.get('/', base, (socket, request) => {
