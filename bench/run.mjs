@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- SCENARIO... --flag value ... --quick]: see bench/README.md.
-import { execSync } from 'node:child_process'
+import { execSync, spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -52,8 +52,11 @@ for (const k of Object.keys(DEFAULTS)) {
   const v = values[k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())]
   if (v !== undefined) o[k] = Number(v)
 }
-const chosen = positionals.length ? positionals : Object.keys(scenarios)
-for (const name of chosen) if (!scenarios[name]) throw new Error(`unknown scenario ${name}; have ${Object.keys(scenarios).join(', ')}`)
+// `cluster` (cross-process relay through Redis against one process) is its own script with its own table.
+const EXTERNAL = { cluster: 'cluster.mjs' }
+const known = [...Object.keys(scenarios), ...Object.keys(EXTERNAL)]
+const chosen = positionals.length ? positionals : known
+for (const name of chosen) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; have ${known.join(', ')}`)
 const servers = (values.servers ?? 'baseline,plugin').split(',')
 
 const machine = {
@@ -186,7 +189,7 @@ const profDir = values['cpu-prof'] ? path.join(resultsDir, `prof-${stamp}`) : nu
 if (profDir) note('--cpu-prof: the server is profiled while measuring, which slows it: use these figures for diagnosis only')
 const report = { date: new Date().toISOString(), machine, options: o, servers, notes, scenarios: {}, targets: [] }
 
-for (const name of chosen) {
+for (const name of chosen.filter((n) => scenarios[n] !== undefined)) {
   console.log(`\n## ${name}: ${DESCRIBE[name]}${o.repeat > 1 ? ` (median of ${o.repeat} runs each)` : ''}`)
   const runs = Object.fromEntries(servers.map((kind) => [kind, []]))
   for (let r = 0; r < o.repeat; r++) {
@@ -231,3 +234,16 @@ if (report.targets.length) {
 const file = path.join(resultsDir, `${stamp}.json`)
 writeFileSync(file, JSON.stringify(report, null, 2))
 console.log(`\nresults: ${path.relative(process.cwd(), file)}${profDir ? `\nprofiles: ${path.relative(process.cwd(), profDir)} (node bench/profile.mjs FILE)` : ''}`)
+
+if (chosen.includes('cluster')) {
+  let redis = true
+  try { execSync('command -v redis-server', { stdio: 'ignore' }) } catch { redis = false }
+  if (!redis) {
+    console.log('\n## cluster: skipped, redis-server is not installed (apt-get install -y redis-server)')
+  } else {
+    console.log('\n## cluster: cross-process relay through Redis vs one process (bench/cluster.mjs)')
+    const quick = values.quick ? ['--pools', '12', '--duration', '1', '--warmup', '0.5'] : []
+    const run = spawnSync(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), EXTERNAL.cluster), ...quick], { stdio: 'inherit' })
+    if (run.status !== 0) console.log(`cluster: bench/cluster.mjs exited with ${run.status}`)
+  }
+}
