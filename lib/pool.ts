@@ -31,8 +31,8 @@ export interface PoolInfo {
 }
 
 /**
- * This process's view of one pool: every member in join order (local ones with their Endpoint),
- * the pool's settings and its own join rule.
+ * This process's view of one pool: every member in join order (local ones with their Endpoint)
+ * and the pool's settings. Its `allows` rule is kept by the PoolManager, by name.
  */
 export class Pool {
   readonly name: string
@@ -40,17 +40,15 @@ export class Pool {
   readonly persistent: boolean
   /** In join order (Map keeps insertion order). */
   readonly members = new Map<string, Member>()
-  allows: AllowsRule | null
   /** Members connected to this process. */
   localCount = 0
   /** Highest cluster sequence number applied (adapters that order events use it to drop stale ones). */
   seq = 0
 
-  constructor (settings: PoolSettings, allows: AllowsRule | null = null) {
+  constructor (settings: PoolSettings) {
     this.name = settings.name
     this.maxMembers = settings.maxMembers
     this.persistent = settings.persistent
-    this.allows = allows
   }
 
   get size (): number {

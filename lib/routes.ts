@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import type {} from '@fastify/websocket'
 import { registerAssets } from './assets'
 import { errors } from './errors'
-import type { NormalizedOptions } from './options'
+import type { NormalizedOptions, OriginCheck } from './options'
 import type { PoolManager } from './pool-manager'
 
 export interface RoutesOptions {
@@ -34,10 +34,9 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
   const { originAllowed, maxPoolNameLength } = options
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
 
-  const checkOrigin: onRequestHookHandler = async function (request: FastifyRequest) {
-    if (originAllowed === null) return
+  const checkOrigin = (allowed: OriginCheck): onRequestHookHandler => async function (request: FastifyRequest) {
     const origin = request.headers.origin
-    if (!originAllowed(origin, request)) {
+    if (!allowed(origin, request)) {
       request.log.info({ origin }, 'rtc: upgrade refused: origin not allowed')
       throw new errors.FST_RTC_ORIGIN_FORBIDDEN(origin ?? '')
     }
@@ -54,7 +53,7 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
     logSerializers: { req: withoutQuery },
     ...user,
     websocket: true as const,
-    onRequest: [...(originAllowed === null ? [] : [checkOrigin]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
+    onRequest: [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
   }
 
   fastify.get('/', base, (socket, request) => {
