@@ -10,7 +10,7 @@ import { RATE_LIMIT_CLOSE_FACTOR, type Description, type NormalizedOptions } fro
 import { Pool, type AllowsRule, type Member, type PoolInfo, type PoolSettings } from './pool'
 import {
   STOP_MESSAGE, candidateMessage, closeMessage, describeMessage, errorMessage, eventMessage, isCandidate,
-  isFrameError, isPeerId, isProtocolType, isSessionDescription, joinedMessage, parseFrame, peerMessage, sdpMessage,
+  isFrameError, isPeerId, isPoolName, isProtocolType, isSessionDescription, joinedMessage, parseFrame, peerMessage, sdpMessage,
   type ErrorContext, type FrameData, type Reason
 } from './protocol'
 
@@ -201,7 +201,7 @@ export class PoolManager extends SafeEmitter<PoolManagerEvents> implements Adapt
   // Protocol: join and relay
 
   private validPoolName (name: unknown): name is string {
-    return typeof name === 'string' && name.length > 0 && name.length <= this.options.maxPoolNameLength
+    return isPoolName(name, this.options.maxPoolNameLength)
   }
 
   private async join (endpoint: Endpoint, data: FrameData): Promise<void> {

@@ -92,6 +92,11 @@ export function isCandidate (value: unknown): value is Record<string, unknown> |
   return value === null || isObject(value)
 }
 
+/** A pool name: a non-empty string of at most `maxLength` characters (the same rule for frames, URLs and server code). */
+export function isPoolName (value: unknown, maxLength: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= maxLength
+}
+
 /** A peer id a client names: any non-empty string (an unknown one is `unknown-peer`, not malformed). */
 export function isPeerId (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0

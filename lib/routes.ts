@@ -3,6 +3,7 @@ import type {} from '@fastify/websocket'
 import { registerAssets } from './assets'
 import { errors } from './errors'
 import type { NormalizedOptions, OriginCheck } from './options'
+import { isPoolName } from './protocol'
 import type { PoolManager } from './pool-manager'
 
 export interface RoutesOptions {
@@ -44,7 +45,7 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
 
   const checkPoolParam: preValidationHookHandler = async function (request: FastifyRequest, _reply: FastifyReply) {
     const { pool } = request.params as { pool: string }
-    if (pool.length === 0 || pool.length > maxPoolNameLength) {
+    if (!isPoolName(pool, maxPoolNameLength)) {
       throw new errors.FST_RTC_INVALID_POOL_NAME(`the pool in the URL must have 1 to ${maxPoolNameLength} characters`)
     }
   }
