@@ -42,7 +42,7 @@ export class RateCounter {
  * knows how to write to and close its socket.
  */
 export class Endpoint {
-  /** Random UUID v4, assigned by the server (PROTOCOL.md rule 1). */
+  /** Random UUID v4, assigned by the server (docs/protocol.md, rule 1). */
   readonly id: string = randomUUID()
   /** The pool this connection is in, or null before joining and after leaving. */
   pool: string | null = null

@@ -3,7 +3,7 @@
  * Pure functions over strings and plain objects: no sockets, no Fastify.
  */
 
-/** Every `reason` an `rtc:error` can carry (PROTOCOL.md, "Error reasons"). */
+/** Every `reason` an `rtc:error` can carry (docs/protocol.md, "Error reasons"). */
 export const REASONS = [
   'invalid-json',
   'invalid-frame',

@@ -24,7 +24,7 @@ export async function eventually (check: () => boolean | Promise<boolean>, ms = 
 }
 
 /**
- * PROTOCOL.md rule 9, checked on everything a client received: no rtc:sdp, rtc:candidate,
+ * docs/protocol.md, rule 9, checked on everything a client received: no rtc:sdp, rtc:candidate,
  * rtc:describe or rtc:close names a peer it was not told of first, and at most one rtc:close per peer
  * (until it is announced again). Returns the violations.
  */

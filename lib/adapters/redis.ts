@@ -110,7 +110,7 @@ const noop = (): void => {}
  * - Each process has ONE subscriber connection (pool channels of the pools it has a view of, plus its
  *   own relay channel) and ONE command connection (scripts and relay publishes). Redis delivers to a
  *   connection in execution order, so a process sees a join before any frame that follows from it,
- *   and frames from one sender to one receiver stay in order (PROTOCOL.md rules 4 and 9).
+ *   and frames from one sender to one receiver stay in order (docs/protocol.md, rules 4 and 9).
  * - Every change is applied to this process's views from the subscriber stream, in stream order: an
  *   operation started here resolves once its own event has come back (or, when the stream is down, is
  *   applied directly). A join applies its snapshot at its own event; if the event arrives before the

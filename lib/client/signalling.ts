@@ -9,7 +9,7 @@ export type FrameData = Record<string, unknown>
 /** The detail of an `rtc:error` frame. */
 export interface SignalError {
   message: string
-  /** A stable code, e.g. `join-denied`, `pool-full`, `unknown-peer` (see PROTOCOL.md). */
+  /** A stable code, e.g. `join-denied`, `pool-full`, `unknown-peer` (see docs/protocol.md). */
   reason: string
   [key: string]: unknown
 }

@@ -1,5 +1,5 @@
 // Compatibility: the real rtcpool 3.0.2 from npm, bundled for the browser, negotiates audio,
-// video and data channels between three pages through this server (PROTOCOL.md). The pages run
+// video and data channels between three pages through this server (docs/protocol.md). The pages run
 // the same harness as the client test, which only uses the rtcpool 3.x API.
 
 import t from 'tap'
