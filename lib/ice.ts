@@ -1,4 +1,4 @@
-// ICE servers handed to each member by the server (PROTOCOL.md, "ICE servers from the server"):
+// ICE servers handed to each member by the server (docs/protocol.md, "ICE servers from the server"):
 // static STUN/TURN entries, TURN REST API credentials (coturn's `use-auth-secret`) signed per peer,
 // or a function of the application's. No Fastify here: node:crypto only.
 import { createHmac } from 'node:crypto'
