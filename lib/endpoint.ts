@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { Description } from './options'
+import type { Description, LeaveReason } from './types'
 import type { Pool } from './pool'
 
-/** Why a connection left its pool; given to `leave` listeners and logged. */
-export type LeaveReason = 'closed' | 'heartbeat' | 'kicked' | 'slow-reader' | 'rate-limited' | 'pool-closed' | 'shutdown' | 'error'
+export type { LeaveReason }
 
 /** WebSocket close codes the server uses (RFC 6455 and ws). */
 export const CLOSE_CODES = {

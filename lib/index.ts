@@ -39,6 +39,7 @@ export default fp(rtcSignal, { fastify: '5.x', name: 'fastify-rtc-signal' })
 export { rtcSignal }
 export { errors, type RtcErrorCode } from './errors'
 export * from './options'
+export type { Description, PoolClosedReason } from './types'
 export { PoolManager, type PoolManagerEvents, type CreatePoolOptions } from './pool-manager'
 export { Endpoint, CLOSE_CODES, type LeaveReason } from './endpoint'
 export { type AllowsRule, type PoolInfo, type PoolSettings, type Member } from './pool'

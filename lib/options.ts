@@ -2,7 +2,8 @@ import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
 import type { Endpoint } from './endpoint'
-import { errors } from './errors'
+import type { Description } from './types'
+import { boolean, describeValue, fn, integer, invalid, plainObject } from './validate'
 
 /** Where the WebSocket routes live: `GET {prefix}` and `GET {prefix}/:pool`. */
 export const DEFAULT_PREFIX = '/rtc'
@@ -22,9 +23,6 @@ export const DEFAULT_RATE_LIMIT_MAX = 500
 export const DEFAULT_RATE_LIMIT_WINDOW = 1000
 /** A connection that sends this many times its limit in one window is closed with 1008. */
 export const RATE_LIMIT_CLOSE_FACTOR = 2
-
-/** Any JSON value a server attaches to a member: a display name, a role. `null` means none. */
-export type Description = unknown
 
 export interface JoinContext {
   /** The pool name the client asked for (or the one in the route path). */
@@ -91,43 +89,10 @@ export interface NormalizedOptions {
   readonly adapter: Adapter | null
 }
 
-function invalid (name: string, why: string): Error {
-  return new errors.FST_RTC_INVALID_OPTION(name, why)
-}
-
-function integer (name: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw invalid(name, `expected an integer >= ${min}, got ${describeValue(value)}`)
-  }
-  return value
-}
-
-function boolean (name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw invalid(name, `expected a boolean, got ${describeValue(value)}`)
-  return value
-}
-
-function fn<T> (name: string, value: unknown): T | null {
-  if (value === undefined || value === null) return null
-  if (typeof value !== 'function') throw invalid(name, `expected a function, got ${describeValue(value)}`)
-  return value as T
-}
-
-function plainObject<T> (name: string, value: unknown): T {
-  if (value === undefined) return {} as T
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid(name, `expected an object, got ${describeValue(value)}`)
-  }
-  return value as T
-}
-
-function describeValue (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value === 'string' ? `"${value}"` : typeof value
-}
+/** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
+export type CoreOptions = Pick<NormalizedOptions,
+  'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
+  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX

@@ -6,7 +6,9 @@ import { MemoryAdapter } from './adapters/memory'
 import { CLOSE_CODES, Endpoint, RateCounter, type LeaveReason } from './endpoint'
 import { errors } from './errors'
 import { SafeEmitter } from './events'
-import { RATE_LIMIT_CLOSE_FACTOR, type Description, type NormalizedOptions } from './options'
+import { RATE_LIMIT_CLOSE_FACTOR, type NormalizedOptions } from './options'
+import type { Description } from './types'
+import { fn, integer } from './validate'
 import { Pool, type AllowsRule, type Member, type PoolInfo, type PoolSettings } from './pool'
 import {
   STOP_MESSAGE, candidateMessage, closeMessage, describeMessage, errorMessage, eventMessage, isCandidate,
@@ -475,16 +477,11 @@ export class PoolManager extends SafeEmitter<PoolManagerEvents> implements Adapt
   async createPool (name: string, opts: CreatePoolOptions = {}): Promise<PoolInfo> {
     this.assertOpen()
     this.assertPoolName(name)
-    const maxMembers = opts.maxMembers ?? this.options.maxMembers
-    if (!Number.isInteger(maxMembers) || maxMembers < 1) {
-      throw new errors.FST_RTC_INVALID_OPTION('maxMembers', `expected an integer >= 1, got ${String(maxMembers)}`)
-    }
-    if (opts.allows !== undefined && typeof opts.allows !== 'function') {
-      throw new errors.FST_RTC_INVALID_OPTION('allows', 'expected a function')
-    }
+    const maxMembers = integer('maxMembers', opts.maxMembers, this.options.maxMembers, 1)
+    const allows = fn<AllowsRule>('allows', opts.allows)
     const settings: PoolSettings = { name, maxMembers, persistent: true }
     if (!(await this.adapter.createPool(settings))) throw new errors.FST_RTC_POOL_EXISTS(name)
-    if (opts.allows !== undefined) this.rules.set(name, opts.allows)
+    if (allows !== null) this.rules.set(name, allows)
     this.log.info({ pool: name, maxMembers }, 'rtc: pool created')
     this.emit('pool-created', { pool: name })
     return { ...settings, members: [] }

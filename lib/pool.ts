@@ -1,16 +1,10 @@
 import type { Endpoint } from './endpoint'
-import type { Description } from './options'
+import type { Description, PoolInfo, PoolSettings } from './types'
 
 /** A pool's own join rule, as PyRTC's `Pool.allows`: return false to refuse with `join-denied`. */
 export type AllowsRule = (endpoint: Endpoint) => boolean | Promise<boolean>
 
-export interface PoolSettings {
-  name: string
-  /** Member limit of this pool. */
-  maxMembers: number
-  /** Created by server code: lives until closed. Pools made by a public join vanish when empty. */
-  persistent: boolean
-}
+export type { PoolInfo, PoolSettings }
 
 /** A member of a pool, wherever it is connected. */
 export interface Member {
@@ -20,14 +14,6 @@ export interface Member {
   node: string
   /** Set when the member is connected to this process. */
   endpoint?: Endpoint
-}
-
-/** A snapshot of a pool for server code (`rtcPools.get`, `rtcPools.list`). */
-export interface PoolInfo {
-  name: string
-  maxMembers: number
-  persistent: boolean
-  members: Array<{ id: string, description: Description, node: string }>
 }
 
 /**

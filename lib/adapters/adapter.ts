@@ -1,22 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Description } from '../options'
-import type { Member, Pool, PoolInfo, PoolSettings } from '../pool'
+import type { Pool } from '../pool'
+import type { Description, JoinOutcome, JoinPolicy, MemberInfo, PoolInfo, PoolSettings } from '../types'
 
-/** A member as the cluster knows it (no socket). */
-export type MemberInfo = Pick<Member, 'id' | 'description' | 'node'>
-
-export interface JoinPolicy {
-  /** Create the pool if it does not exist (a public server). */
-  create: boolean
-  /** The limit given to a pool created by this join. */
-  maxMembers: number
-}
-
-export type JoinOutcome =
-  | { ok: true, created?: boolean }
-  | { ok: false, reason: 'no-such-pool' | 'pool-full' }
-  /** The bus cannot admit anyone right now (Redis unreachable): refused at once with this message. */
-  | { ok: false, reason: 'join-denied', message: string }
+export type { JoinOutcome, JoinPolicy, MemberInfo }
 
 /**
  * What a PoolManager offers its adapter. The adapter calls the `apply*` methods on every process

@@ -1,5 +1,4 @@
-import type { Description } from '../options'
-import type { PoolInfo, PoolSettings } from '../pool'
+import type { Description, PoolInfo, PoolSettings } from '../types'
 import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from './adapter'
 
 /**

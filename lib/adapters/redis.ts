@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { errors } from '../errors'
-import type { Description } from '../options'
-import type { Pool, PoolInfo, PoolSettings } from '../pool'
+import type { Pool } from '../pool'
+import type { Description, PoolInfo, PoolSettings } from '../types'
 import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from './adapter'
 import { SCRIPTS, type Script } from './redis-scripts'
 

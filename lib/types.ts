@@ -1,0 +1,48 @@
+/**
+ * The domain: pools, members and what can happen to them. Types only, and this file imports
+ * nothing, so that every other module (options, core, adapters) can depend on it without a circle.
+ */
+
+/** Any JSON value a server attaches to a member: a display name, a role. `null` means none. */
+export type Description = unknown
+
+/** A member as the cluster knows it (no socket). */
+export interface MemberInfo {
+  id: string
+  description: Description
+  /** Id of the process (node) the member is connected to. */
+  node: string
+}
+
+export interface PoolSettings {
+  name: string
+  /** Member limit of this pool. */
+  maxMembers: number
+  /** Created by server code: lives until closed. Pools made by a public join vanish when empty. */
+  persistent: boolean
+}
+
+/** A snapshot of a pool for server code (`rtcPools.get`, `rtcPools.list`). */
+export interface PoolInfo extends PoolSettings {
+  /** In join order. */
+  members: MemberInfo[]
+}
+
+/** Why a connection left its pool; given to `leave` listeners and logged. */
+export type LeaveReason = 'closed' | 'heartbeat' | 'kicked' | 'slow-reader' | 'rate-limited' | 'pool-closed' | 'shutdown' | 'error'
+
+/** Why a pool went: closed by server code, or a public pool lost its last member. */
+export type PoolClosedReason = 'closed' | 'empty'
+
+export interface JoinPolicy {
+  /** Create the pool if it does not exist (a public server). */
+  create: boolean
+  /** The limit given to a pool created by this join. */
+  maxMembers: number
+}
+
+export type JoinOutcome =
+  | { ok: true, created?: boolean }
+  | { ok: false, reason: 'no-such-pool' | 'pool-full' }
+  /** The bus cannot admit anyone right now (Redis unreachable): refused at once with this message. */
+  | { ok: false, reason: 'join-denied', message: string }
