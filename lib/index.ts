@@ -1,49 +1,26 @@
-import type { FastifyPluginAsync } from 'fastify'
-import fp from 'fastify-plugin'
-import websocket from '@fastify/websocket'
-import { normalizeOptions, type RtcSignalOptions } from './options'
-import { PoolManager } from './pool-manager'
-import { routes } from './routes'
-import { registerDemo } from './assets'
+// The package's public surface: the plugin and what server code needs to use it. Nothing here
+// is internal: the core's wiring (createCore), option normalization and the Fastify routes stay
+// in their modules.
+import plugin from './fastify/plugin'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Pools, members and application events of fastify-rtc-signal. */
-    rtcPools: PoolManager
-  }
-}
-
-const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
-  const options = normalizeOptions(opts)
-  const manager = new PoolManager(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
-  fastify.decorate('rtcPools', manager)
-  // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
-  fastify.addHook('preClose', async () => { await manager.closeAll() })
-  fastify.addHook('onClose', async () => { await manager.dispose() })
-  if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, {
-      ...options.websocket,
-      options: { ...options.websocket.options, maxPayload: options.maxPayload }
-    })
-  }
-  await manager.start()
-  await fastify.register(routes, { prefix: options.prefix, manager, options })
-  if (options.demo) {
-    // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
-    await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })
-  }
-  fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
-}
-
-export default fp(rtcSignal, { fastify: '5.x', name: 'fastify-rtc-signal' })
-export { rtcSignal }
+export default plugin
+export { rtcSignal } from './fastify/plugin'
 export { errors, type RtcErrorCode } from './errors'
-export * from './options'
-export type { Description, PoolClosedReason } from './types'
-export { PoolManager, type PoolManagerEvents, type CreatePoolOptions } from './pool-manager'
-export { Endpoint, CLOSE_CODES, type LeaveReason } from './endpoint'
-export { type AllowsRule, type PoolInfo, type PoolSettings, type Member } from './pool'
-export { REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
-export type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from './adapters/adapter'
+export {
+  DEFAULT_PREFIX, DEFAULT_PRIVATE_POOLS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_POOL_NAME_LENGTH, DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_RATE_LIMIT_MAX, DEFAULT_RATE_LIMIT_WINDOW,
+  RATE_LIMIT_CLOSE_FACTOR,
+  type RtcSignalOptions, type NormalizedOptions, type JoinHook, type JoinContext, type JoinHookResult,
+  type OriginCheck, type RateLimitOptions
+} from './options'
+export type {
+  Description, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy
+} from './types'
+export { PoolManager, type CreatePoolOptions } from './core/pool-manager'
+export type { PoolManagerEvents } from './core/emitter'
+export { Endpoint, type SendVerdict } from './core/endpoint'
+export type { AllowsRule, Member, PoolView } from './core/pool-view'
+export { CLOSE_CODES, REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
+export type { Adapter, AdapterHost } from './adapters/adapter'
 export { MemoryAdapter } from './adapters/memory'
 export { redisAdapter, type RedisAdapterOptions } from './adapters/redis'

@@ -1,7 +1,7 @@
 import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
-import type { Endpoint } from './endpoint'
+import type { Endpoint } from './core/endpoint'
 import type { Description } from './types'
 import { boolean, describeValue, fn, integer, invalid, plainObject } from './validate'
 

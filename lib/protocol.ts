@@ -102,6 +102,15 @@ export function isPeerId (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
 }
 
+/** WebSocket close codes the server uses (RFC 6455 and ws). */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011
+} as const
+
 // ---------------------------------------------------------------------------------------------
 // Messages the server sends. Each returns the serialized frame, built once and written as is.
 

@@ -1,7 +1,8 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import rtcSignal, { errors, normalizeOptions, DEFAULT_MAX_MEMBERS, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import rtcSignal, { errors, DEFAULT_MAX_MEMBERS, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import { normalizeOptions } from '../lib/options'
 import { build, Client } from './helpers'
 
 test('defaults are safe and named', async (t) => {

@@ -1,11 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Pool } from '../pool'
+import type { PoolView } from '../core/pool-view'
 import type { Description, JoinOutcome, JoinPolicy, MemberInfo, PoolInfo, PoolSettings } from '../types'
 
 export type { JoinOutcome, JoinPolicy, MemberInfo }
 
 /**
- * What a PoolManager offers its adapter. The adapter calls the `apply*` methods on every process
+ * What the core offers its adapter (lib/core/cluster-view.ts). The adapter calls the `apply*` methods on every process
  * that has a view of the pool (including the one that made the change) to bring its view and its
  * local members up to date. Each `apply*` is idempotent, and ignores an event whose `seq` is not
  * newer than the last one applied to that pool when the adapter numbers events.
@@ -15,11 +15,11 @@ export interface AdapterHost {
   readonly node: string
   readonly log: FastifyBaseLogger
   /** This process's view of a pool, if it has one. */
-  view (name: string): Pool | undefined
+  view (name: string): PoolView | undefined
   /** Every pool this process has a view of. */
-  views (): IterableIterator<Pool>
+  views (): IterableIterator<PoolView>
   /** A pool now exists (created by server code or by a public join): make a view if there is none. */
-  applyPool (settings: PoolSettings): Pool
+  applyPool (settings: PoolSettings): PoolView
   /** A member joined. For a local endpoint that is joining, this also sends its `rtc:joined`. */
   applyJoin (pool: string, member: MemberInfo, seq?: number): void
   /** A member left: its peers here get `rtc:close`. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { errors } from '../errors'
-import type { Pool } from '../pool'
+import type { PoolView as Pool } from '../core/pool-view'
 import type { Description, PoolInfo, PoolSettings } from '../types'
 import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from './adapter'
 import { SCRIPTS, type Script } from './redis-scripts'

@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import type { Test } from 'tap'
 import rtcSignal, { type RtcSignalOptions } from '../../lib/index'
-import { registerAssets, registerDemo } from '../../lib/assets'
+import { registerAssets, registerDemo } from '../../lib/fastify/assets'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const ARTIFACTS = join(__dirname, '..', 'artifacts')

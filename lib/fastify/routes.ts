@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preValidationHookHandler, RouteShorthandOptions } from 'fastify'
 import type {} from '@fastify/websocket'
+import type { Core } from '../core/core'
+import { errors } from '../errors'
+import type { NormalizedOptions, OriginCheck } from '../options'
+import { isPoolName } from '../protocol'
 import { registerAssets } from './assets'
-import { errors } from './errors'
-import type { NormalizedOptions, OriginCheck } from './options'
-import { isPoolName } from './protocol'
-import type { PoolManager } from './pool-manager'
 
 export interface RoutesOptions {
-  manager: PoolManager
+  /** Hands an upgraded socket to the core. */
+  connect: Core['connect']
   options: NormalizedOptions
 }
 
@@ -31,7 +32,7 @@ function list<T> (hooks: Hooks<T>): T[] {
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
-export async function routes (fastify: FastifyInstance, { manager, options }: RoutesOptions): Promise<void> {
+export async function routes (fastify: FastifyInstance, { connect, options }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength } = options
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
 
@@ -58,14 +59,14 @@ export async function routes (fastify: FastifyInstance, { manager, options }: Ro
   }
 
   fastify.get('/', base, (socket, request) => {
-    manager.connect(socket, request, null)
+    connect(socket, request, null)
   })
 
   fastify.get('/:pool', {
     ...base,
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)]
   }, (socket, request) => {
-    manager.connect(socket, request, (request.params as { pool: string }).pool)
+    connect(socket, request, (request.params as { pool: string }).pool)
   })
 
   await registerAssets(fastify, { demo: options.demo, prefix: options.prefix })

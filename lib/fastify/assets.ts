@@ -6,7 +6,7 @@ import fastifyStatic from '@fastify/static'
 
 /** Where the demo's static files (script, stylesheet) are served, at the root of the app. */
 export const DEMO_ASSETS_PREFIX = '/_rtc-demo'
-/** The browser bundles, relative to this directory of dist/ (assets.js sits in dist/). */
+/** The browser bundles, in these directories of dist/ (assets.js sits in dist/fastify/). */
 const CLIENT_DIR = 'client'
 const DEMO_DIR = 'demo'
 const CLIENT_CACHE_CONTROL = 'public, max-age=3600, must-revalidate'
@@ -27,10 +27,10 @@ interface Asset {
 
 /**
  * The built directory holding `name` (dist/client or dist/demo). Compiled, this file is
- * dist/assets.js and the bundles sit beside it; run from source (tsx), look in ../dist.
+ * dist/fastify/assets.js and the bundles are in its parent; run from source (tsx), look in ../../dist.
  */
 function builtDir (name: string, marker: string): string {
-  const candidates = [join(__dirname, name), join(__dirname, '..', 'dist', name)]
+  const candidates = [join(__dirname, '..', name), join(__dirname, '..', '..', 'dist', name)]
   for (const dir of candidates) {
     if (existsSync(join(dir, marker))) return dir
   }

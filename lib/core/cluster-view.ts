@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Adapter, AdapterHost } from '../adapters/adapter'
+import { CLOSE_CODES, STOP_MESSAGE, closeMessage, describeMessage, joinedMessage, peerMessage } from '../protocol'
+import type { Description, LeaveReason, MemberInfo, PoolSettings } from '../types'
+import type { ManagerEmitter } from './emitter'
+import type { Endpoint } from './endpoint'
+import { PoolView, type AllowsRule, type Member } from './pool-view'
+
+/** A connection of this process, as the cluster view knows it (a Session). */
+export interface Connection {
+  readonly endpoint: Endpoint
+  /** Server-side disconnect: closes the socket now and tells its peers right away. */
+  drop (reason: LeaveReason, code: number, text: string, terminate?: boolean): void
+  /** Leaves its pool, if in one. */
+  leave (reason: LeaveReason): Promise<void>
+  /** Heartbeat tick. */
+  beat (): void
+}
+
+/**
+ * What this process knows of the cluster: the connections it serves (by peer id), its view of
+ * every pool one of them is in, and the pools' `allows` rules. It is the adapter's host: the
+ * adapter calls `apply*` to bring views and local members up to date, and every frame to a
+ * member goes out through `write` (local) or `route` (local or through the adapter).
+ */
+export class ClusterView implements AdapterHost {
+  /** This process's id in a cluster. */
+  readonly node: string = randomUUID()
+  readonly log: FastifyBaseLogger
+  readonly #adapter: Adapter
+  readonly #events: ManagerEmitter
+  readonly #connections = new Map<string, Connection>()
+  readonly #views = new Map<string, PoolView>()
+  readonly #rules = new Map<string, AllowsRule>()
+  readonly #emptied = new Set<() => void>()
+
+  constructor (adapter: Adapter, events: ManagerEmitter, log: FastifyBaseLogger) {
+    this.#adapter = adapter
+    this.#events = events
+    this.log = log
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Connections of this process
+
+  add (connection: Connection): void {
+    this.#connections.set(connection.endpoint.id, connection)
+  }
+
+  remove (id: string): void {
+    this.#connections.delete(id)
+    if (this.#connections.size > 0) return
+    for (const resolve of this.#emptied) resolve()
+    this.#emptied.clear()
+  }
+
+  connection (id: string): Connection | undefined {
+    return this.#connections.get(id)
+  }
+
+  endpoint (id: string): Endpoint | undefined {
+    return this.#connections.get(id)?.endpoint
+  }
+
+  connections (): IterableIterator<Connection> {
+    return this.#connections.values()
+  }
+
+  /** Open connections and pools this process has a view of. */
+  stats (): { connections: number, pools: number } {
+    return { connections: this.#connections.size, pools: this.#views.size }
+  }
+
+  /** Resolves when no connection is left. */
+  whenEmpty (): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#emptied.add(resolve))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Pool rules, kept by name: they outlive a view that is dropped and made again
+
+  setRule (pool: string, allows: AllowsRule): void {
+    this.#rules.set(pool, allows)
+  }
+
+  rule (pool: string): AllowsRule | undefined {
+    return this.#rules.get(pool)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writing
+
+  /** Writes to a local endpoint; a slow reader is dropped instead of buffering without bound. */
+  write (endpoint: Endpoint, text: string): void {
+    if (endpoint.send(text) !== 'slow') return
+    endpoint.request.log.info({ peer: endpoint.id }, 'rtc: slow reader dropped (outgoing buffer over maxBufferedBytes)')
+    this.#connections.get(endpoint.id)?.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
+  }
+
+  /** Writes to a member wherever it is connected: here, or through the adapter to its process. */
+  route (member: Pick<Member, 'id' | 'node' | 'endpoint'>, text: string): void {
+    const local = member.endpoint ?? (member.node === this.node ? this.endpoint(member.id) : undefined)
+    if (local !== undefined) this.write(local, text)
+    else this.#adapter.forward(member.node, member.id, text)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // AdapterHost: applying cluster state to this process's views and local members
+
+  view (name: string): PoolView | undefined {
+    return this.#views.get(name)
+  }
+
+  views (): IterableIterator<PoolView> {
+    return this.#views.values()
+  }
+
+  applyPool (settings: PoolSettings): PoolView {
+    let view = this.#views.get(settings.name)
+    if (view === undefined) {
+      view = new PoolView(settings)
+      this.#views.set(settings.name, view)
+    }
+    return view
+  }
+
+  applyJoin (poolName: string, info: MemberInfo, seq?: number): void {
+    const view = this.#views.get(poolName)
+    if (view === undefined || !fresh(view, seq) || view.members.has(info.id)) return
+    const endpoint = info.node === this.node ? this.endpoint(info.id) : undefined
+    if (endpoint !== undefined) {
+      endpoint.attach(poolName)
+      const descriptions: Record<string, Description> = {}
+      for (const m of view.members.values()) descriptions[m.id] = m.description
+      descriptions[info.id] = info.description
+      this.write(endpoint, joinedMessage(info.id, poolName, Array.from(view.members.keys()), descriptions))
+    }
+    const peer = peerMessage(info.id, info.description)
+    // rtcpool 3.x ignores rtc:peer's description: a non-null one is repeated as rtc:describe (rule 7).
+    const describe = info.description === null ? null : describeMessage(info.id, info.description)
+    for (const m of view.members.values()) {
+      if (m.endpoint === undefined) continue
+      this.write(m.endpoint, peer)
+      if (describe !== null) this.write(m.endpoint, describe)
+    }
+    view.add({ id: info.id, description: info.description, node: info.node, endpoint })
+  }
+
+  applyLeave (poolName: string, id: string, seq?: number): void {
+    const view = this.#views.get(poolName)
+    if (view === undefined || !fresh(view, seq)) return
+    const member = view.remove(id)
+    if (member === undefined) return
+    if (member.endpoint?.pool === poolName) member.endpoint.detach()
+    const text = closeMessage(id)
+    for (const m of view.members.values()) if (m.endpoint !== undefined) this.write(m.endpoint, text)
+    if (view.persistent) return
+    if (view.size === 0) {
+      this.#views.delete(poolName)
+      this.#events.emit('pool-closed', { pool: poolName, reason: 'empty' })
+    } else if (view.localCount === 0) {
+      this.#views.delete(poolName) // no local member left to serve: stop tracking a pool that lives on elsewhere
+    }
+  }
+
+  applyDescribe (poolName: string, id: string, description: Description, seq?: number): void {
+    const view = this.#views.get(poolName)
+    if (view === undefined || !fresh(view, seq)) return
+    if (view.describe(id, description) === undefined) return
+    const text = describeMessage(id, description)
+    for (const m of view.members.values()) if (m.endpoint !== undefined && m.id !== id) this.write(m.endpoint, text)
+  }
+
+  applyClose (poolName: string): void {
+    const view = this.#views.get(poolName)
+    this.#rules.delete(poolName)
+    if (view === undefined) return
+    this.#views.delete(poolName)
+    for (const m of view.members.values()) {
+      const endpoint = m.endpoint
+      if (endpoint === undefined) continue
+      endpoint.detach()
+      this.write(endpoint, STOP_MESSAGE)
+      endpoint.close(CLOSE_CODES.normal, 'pool closed')
+      this.#events.emit('leave', { endpoint, pool: poolName, reason: 'pool-closed' })
+    }
+    this.log.info({ pool: poolName }, 'rtc: pool closed')
+    this.#events.emit('pool-closed', { pool: poolName, reason: 'closed' })
+  }
+
+  deliver (targetId: string, text: string): void {
+    const endpoint = this.endpoint(targetId)
+    if (endpoint !== undefined) this.write(endpoint, text)
+  }
+
+  kickLocal (targetId: string, reason: string): void {
+    this.#connections.get(targetId)?.drop('kicked', CLOSE_CODES.policy, reason)
+  }
+}
+
+/** An adapter that numbers events sets `seq`; an event no newer than the last applied is stale. */
+function fresh (view: PoolView, seq: number | undefined): boolean {
+  if (seq === undefined) return true
+  if (seq <= view.seq) return false
+  view.seq = seq
+  return true
+}

@@ -1,0 +1,90 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { MemoryAdapter } from '../adapters/memory'
+import type { CoreOptions } from '../options'
+import { CLOSE_CODES } from '../protocol'
+import { ClusterView } from './cluster-view'
+import { Emitter, type PoolManagerEvents } from './emitter'
+import type { SocketLike } from './endpoint'
+import { Heartbeat, type Clock } from './heartbeat'
+import { createManager, type PoolManager } from './pool-manager'
+import { Session, type SessionContext } from './session'
+
+/** How long `closeAll` waits for sockets to finish their closing handshake before terminating them. */
+const CLOSE_GRACE_MS = 2000
+
+/** A signalling server without its transport: the plugin (or a test) hands it upgraded sockets. */
+export interface Core {
+  /** The public facade, `fastify.rtcPools`. */
+  readonly manager: PoolManager
+  /** Takes ownership of an upgraded socket; while the server closes, closes it with 1001 and returns null. */
+  connect (socket: SocketLike, request: FastifyRequest, boundPool: string | null): Session | null
+  /** Attaches the adapter and starts the heartbeat; called once. */
+  start (): Promise<void>
+  /** Closes every connection with `code` (1001 on shutdown) and waits for the sockets to go. Idempotent. */
+  closeAll (code?: number): Promise<void>
+  /** Stops timers and releases the adapter; the facade then throws FST_RTC_CLOSED. Idempotent. */
+  dispose (): Promise<void>
+}
+
+export interface CoreDependencies {
+  /** Timers for the heartbeat (fake ones in tests). */
+  clock?: Clock
+}
+
+/** Wires the core's parts: the cluster view (the adapter's host), the sessions, the heartbeat and the facade. */
+export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: CoreDependencies = {}): Core {
+  const adapter = options.adapter ?? new MemoryAdapter()
+  const events = new Emitter<PoolManagerEvents>(log)
+  const cluster = new ClusterView(adapter, events, log)
+  const context: SessionContext = { options, cluster, adapter, events, log }
+  const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
+    for (const connection of cluster.connections()) connection.beat()
+  }, deps.clock)
+  let closing = false
+  let disposed = false
+  const manager = createManager({ options, cluster, adapter, events, disposed: () => disposed })
+
+  return {
+    manager,
+
+    connect (socket, request, boundPool) {
+      if (closing) {
+        socket.close(CLOSE_CODES.goingAway, 'server shutting down')
+        return null
+      }
+      return new Session(context, socket, request, boundPool)
+    },
+
+    async start () {
+      await adapter.attach(cluster)
+      heartbeat.start()
+    },
+
+    async closeAll (code = CLOSE_CODES.goingAway) {
+      closing = true
+      heartbeat.stop()
+      const connections = Array.from(cluster.connections())
+      for (const connection of connections) connection.endpoint.close(code, 'server shutting down')
+      await Promise.all(connections.map((c) => c.leave('shutdown').catch((err: unknown) => log.error({ err }, 'rtc: leave failed'))))
+      if (cluster.stats().connections === 0) return
+      let timer: NodeJS.Timeout | undefined
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          for (const connection of cluster.connections()) connection.endpoint.terminate()
+          resolve()
+        }, CLOSE_GRACE_MS)
+        timer.unref()
+      })
+      await Promise.race([cluster.whenEmpty(), grace])
+      clearTimeout(timer)
+    },
+
+    async dispose () {
+      if (disposed) return
+      disposed = true
+      closing = true
+      heartbeat.stop()
+      await adapter.close()
+    }
+  }
+}

@@ -1,0 +1,301 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { RawData } from 'ws'
+import type { Adapter } from '../adapters/adapter'
+import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook } from '../options'
+import {
+  CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
+  isSessionDescription, parseFrame, sdpMessage, type ErrorContext, type FrameData, type Reason
+} from '../protocol'
+import type { LeaveReason, MemberInfo } from '../types'
+import type { ClusterView, Connection } from './cluster-view'
+import { checkDescription } from './description'
+import type { ManagerEmitter } from './emitter'
+import { Endpoint, type SocketLike } from './endpoint'
+import type { AllowsRule } from './pool-view'
+import { RateCounter } from './rate-counter'
+
+/** What every session of one server shares. */
+export interface SessionContext {
+  readonly options: CoreOptions
+  readonly cluster: ClusterView
+  readonly adapter: Adapter
+  readonly events: ManagerEmitter
+  readonly log: FastifyBaseLogger
+}
+
+const COMPLETED = Promise.resolve()
+const JOIN = 'rtc:join'
+
+/**
+ * One socket's life, from the upgrade to the close: every frame it sends goes through the
+ * pipeline here (rate limit, size, binary, parse, dispatch), then relay, join admission (join
+ * hook, the pool's rule, the adapter) or an application event; refusals and disconnects too.
+ */
+export class Session implements Connection {
+  readonly endpoint: Endpoint
+  readonly #ctx: SessionContext
+  readonly #rate: RateCounter | null
+  /** A join is in progress (hook, rule or adapter pending). */
+  #joining = false
+
+  constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
+    const { rateLimit, maxBufferedBytes } = ctx.options
+    this.#ctx = ctx
+    this.#rate = rateLimit === null ? null : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * RATE_LIMIT_CLOSE_FACTOR)
+    const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, maxBufferedBytes)
+    ctx.cluster.add(this)
+    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary))
+    socket.on('pong', () => endpoint.pong())
+    socket.on('error', (err) => request.log.debug({ err, peer: endpoint.id }, 'rtc: socket error'))
+    socket.on('close', (code) => this.#onClose(code))
+    request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
+  }
+
+  get #log (): FastifyBaseLogger {
+    return this.endpoint.request.log
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Frames
+
+  #onMessage (data: RawData, isBinary: boolean): void {
+    if (this.endpoint.closed) return
+    if (this.#rate !== null) {
+      const verdict = this.#rate.hit(Date.now())
+      if (verdict !== 'ok') {
+        this.#refuse('rate-limited')
+        if (verdict === 'close') this.drop('rate-limited', CLOSE_CODES.policy, 'rate limit exceeded')
+        return
+      }
+    }
+    // ws hands text frames over as one Buffer; fragments (Buffer[]) and ArrayBuffers only with other binaryType settings.
+    const buffer = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+    if (buffer.length > this.#ctx.options.maxPayload) {
+      // Reached only when the app registered @fastify/websocket itself with a larger maxPayload.
+      this.drop('error', CLOSE_CODES.tooBig, 'frame too large')
+      return
+    }
+    if (isBinary) {
+      this.#refuse('invalid-frame', 'Binary frames are not part of the protocol: send JSON as text')
+      return
+    }
+    const frame = parseFrame(buffer.toString('utf8'))
+    if (isFrameError(frame)) {
+      this.#refuse(frame.reason, undefined, frame.type === undefined ? {} : { type: frame.type })
+      return
+    }
+    try {
+      this.#dispatch(frame.type, frame.data)
+    } catch (err) {
+      this.#internalError(err)
+    }
+  }
+
+  #dispatch (type: string, data: FrameData): void {
+    switch (type) {
+      case 'rtc:sdp':
+      case 'rtc:candidate':
+        this.#relay(type, data)
+        return
+      case JOIN:
+        this.#join(data).catch((err: unknown) => this.#internalError(err))
+        return
+    }
+    if (isProtocolType(type)) {
+      this.#refuse('unknown-action', `The protocol has no message "${type}"`, { type })
+      return
+    }
+    const { events } = this.#ctx
+    if (events.listenerCount('event') === 0) {
+      this.#log.debug({ peer: this.endpoint.id, type }, 'rtc: application event with no listener')
+    }
+    events.emit('event', { endpoint: this.endpoint, type, data })
+  }
+
+  #relay (type: 'rtc:sdp' | 'rtc:candidate', data: FrameData): void {
+    const { id, pool } = this.endpoint
+    const view = pool === null ? undefined : this.#ctx.cluster.view(pool)
+    if (view === undefined) {
+      this.#refuse('not-joined', undefined, { type })
+      return
+    }
+    const sdp = type === 'rtc:sdp'
+    const to = sdp ? data.to : data.for
+    if (!isPeerId(to)) {
+      this.#refuse('missing-target', undefined, { type })
+      return
+    }
+    let text: string
+    if (sdp) {
+      if (!isSessionDescription(data.description)) {
+        this.#refuse('invalid-description', undefined, { type, to })
+        return
+      }
+      text = sdpMessage(id, data.description)
+    } else {
+      if (!isCandidate(data.candidate)) {
+        this.#refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
+        return
+      }
+      text = candidateMessage(id, data.candidate)
+    }
+    const target = view.members.get(to)
+    if (target === undefined) {
+      this.#refuse('unknown-peer', `No member "${to}" in your pool`, { type, to })
+      return
+    }
+    this.#ctx.cluster.route(target, text)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Join admission: the frame, the join hook, the pool's rule, then the adapter
+
+  async #join (data: FrameData): Promise<void> {
+    const { endpoint } = this
+    const { maxPoolNameLength } = this.#ctx.options
+    if (endpoint.pool !== null || this.#joining) {
+      this.#refuse('already-joined', `This connection is already in pool "${endpoint.pool ?? ''}"`, { type: JOIN, pool: endpoint.pool ?? undefined })
+      return
+    }
+    const requested = data.pool === undefined && endpoint.boundPool !== null ? endpoint.boundPool : data.pool
+    if (!isPoolName(requested, maxPoolNameLength)) {
+      this.#refuse('missing-pool', `rtc:join needs "pool": a non-empty string of at most ${maxPoolNameLength} characters`, { type: JOIN })
+      return
+    }
+    if (endpoint.boundPool !== null && requested !== endpoint.boundPool) {
+      this.#refuse('join-denied', `This connection is bound to pool "${endpoint.boundPool}" by its URL`, { type: JOIN, pool: requested })
+      return
+    }
+    this.#joining = true
+    try {
+      await this.#admit(requested)
+    } finally {
+      this.#joining = false
+    }
+  }
+
+  async #admit (requested: string): Promise<void> {
+    const { endpoint } = this
+    const { adapter, cluster, events, options } = this.#ctx
+    // The hook and the rule may take a while: a socket that closes meanwhile stops the join there.
+    const hook = options.joinHook
+    const pool = hook === null ? requested : await this.#askHook(hook, requested)
+    if (pool === null || endpoint.closed) return
+    const allows = cluster.rule(pool)
+    if (allows !== undefined && (!(await this.#askRule(allows, pool)) || endpoint.closed)) return
+    const member: MemberInfo = { id: endpoint.id, description: endpoint.description, node: cluster.node }
+    const outcome = await adapter.join(pool, member, { create: !options.privatePools, maxMembers: options.maxMembers })
+    if (!outcome.ok) {
+      this.#refuse(outcome.reason, 'message' in outcome ? outcome.message : undefined, { type: JOIN, pool })
+      return
+    }
+    if (outcome.created === true) events.emit('pool-created', { pool })
+    if (endpoint.closed) {
+      // The socket closed while the adapter was admitting it: undo, so its peers see it leave.
+      await this.leave('closed')
+      return
+    }
+    this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')
+    events.emit('join', { endpoint, pool })
+  }
+
+  /** The pool to join as the join hook maps it, or null when the hook refused (answered here). */
+  async #askHook (hook: JoinHook, requested: string): Promise<string | null> {
+    const { endpoint } = this
+    const refuse = (): null => {
+      this.#refuse('join-denied', undefined, { type: JOIN, pool: requested })
+      return null
+    }
+    let result
+    try {
+      result = await hook(endpoint.request, { pool: requested, endpoint })
+    } catch (err) {
+      this.#log.info({ peer: endpoint.id, pool: requested, err }, 'rtc: join refused by the join hook')
+      const message = err instanceof Error && err.message !== '' ? err.message : undefined
+      this.#refuse('join-denied', message, { type: JOIN, pool: requested })
+      return null
+    }
+    if (result === false) return refuse()
+    if (typeof result !== 'object' || result === null) return requested
+    let pool = requested
+    if (result.pool !== undefined) {
+      if (!isPoolName(result.pool, this.#ctx.options.maxPoolNameLength)) {
+        this.#log.error({ peer: endpoint.id, pool: requested }, 'rtc: the join hook mapped the pool to an invalid name')
+        return refuse()
+      }
+      pool = result.pool
+    }
+    if ('description' in result) {
+      try {
+        endpoint.description = checkDescription(result.description)
+      } catch (err) {
+        this.#log.error({ peer: endpoint.id, pool: requested, err }, 'rtc: the join hook set a description that is not JSON')
+        return refuse()
+      }
+    }
+    return pool
+  }
+
+  /** True when the pool's rule allows this endpoint; a refusal is answered here. */
+  async #askRule (allows: AllowsRule, pool: string): Promise<boolean> {
+    let allowed = false
+    try {
+      allowed = await allows(this.endpoint)
+    } catch (err) {
+      this.#log.error({ peer: this.endpoint.id, pool, err }, 'rtc: the pool\'s allows() rule threw')
+    }
+    if (allowed === true) return true
+    this.#refuse('join-denied', undefined, { type: JOIN, pool })
+    return false
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Leaving and disconnecting
+
+  /** Leaves the pool, if in one: listeners hear of it here, the peers through the adapter. */
+  leave (reason: LeaveReason): Promise<void> {
+    const { endpoint } = this
+    const pool = endpoint.pool
+    if (pool === null) return COMPLETED
+    this.#log.info({ peer: endpoint.id, pool, reason }, 'rtc: left')
+    endpoint.detach()
+    this.#ctx.events.emit('leave', { endpoint, pool, reason })
+    return this.#ctx.adapter.leave(pool, endpoint.id)
+  }
+
+  /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. */
+  drop (reason: LeaveReason, code: number, text: string, terminate = false): void {
+    if (this.endpoint.closed) return
+    this.endpoint.close(code, text, terminate)
+    queueMicrotask(() => { this.#leaveLogged(reason) })
+  }
+
+  /** Heartbeat tick: terminates a socket that did not answer the last ping, pings the others. */
+  beat (): void {
+    if (this.endpoint.closed || this.endpoint.ping()) return
+    this.#log.info({ peer: this.endpoint.id }, 'rtc: heartbeat missed, terminating')
+    this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
+  }
+
+  #onClose (code: number): void {
+    this.endpoint.markClosed()
+    this.#ctx.cluster.remove(this.endpoint.id)
+    this.#log.debug({ peer: this.endpoint.id, code }, 'rtc: disconnected')
+    this.#leaveLogged('closed')
+  }
+
+  #leaveLogged (reason: LeaveReason): void {
+    this.leave(reason).catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed'))
+  }
+
+  #internalError (err: unknown): void {
+    this.#log.error({ err, peer: this.endpoint.id }, 'rtc: internal error while handling a frame')
+    this.drop('error', CLOSE_CODES.internal, 'internal error')
+  }
+
+  /** Answers a frame with `rtc:error`; logged at debug (bad input is the client's problem, not the server's). */
+  #refuse (reason: Reason, message?: string, context: ErrorContext = {}): void {
+    this.#log.debug({ peer: this.endpoint.id, reason, type: context.type }, 'rtc: frame refused')
+    this.#ctx.cluster.write(this.endpoint, errorMessage(reason, message, context))
+  }
+}
