@@ -1,21 +1,40 @@
 import { test } from 'tap'
 import { once } from 'node:events'
+import { mock } from 'node:test'
 import type { Socket } from 'node:net'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
+import type WebSocket from 'ws'
 import rtcSignal from '../lib/index'
 import { Client, joinAll, listen } from './helpers'
 
 test('heartbeat: a socket that misses its pong is terminated and its peers get rtc:close', async (t) => {
-  const { url } = await listen(t, { privatePools: false, heartbeatInterval: 300 })
+  // fake interval timers: the heartbeat fires when the test says so, not after wall-clock time
+  mock.timers.enable({ apis: ['setInterval'] })
+  const { url } = await listen(t, { privatePools: false, heartbeatInterval: 30_000 })
+  t.teardown(() => { mock.timers.reset() })
+  const beat = async (ws: WebSocket): Promise<void> => {
+    const pinged = once(ws, 'ping')
+    mock.timers.tick(30_000)
+    await pinged
+  }
   const [alive] = await joinAll(url, 'hb', 1)
   const silent = await Client.open(`${url}/rtc`, { autoPong: false })
   await silent.join('hb')
   await alive.expect('rtc:peer')
+  const silentPinged = once(silent.ws, 'ping')
+  await beat(alive.ws)
+  await silentPinged
+  // ws answers a ping before it emits 'ping': after a round trip, the server has the pong
+  await alive.sync()
+  mock.timers.tick(30_000)
   t.same(await alive.expect('rtc:close'), { id: silent.id, uid: silent.id })
   t.equal((await silent.closed).code, 1006, 'terminated, no close frame')
-  // the live one answered every ping: it keeps being pinged and stays
-  for (let i = 0; i < 3; i++) await once(alive.ws, 'ping')
+  // the live one answers every ping: it keeps being pinged and stays
+  for (let i = 0; i < 3; i++) {
+    await alive.sync()
+    await beat(alive.ws)
+  }
   t.equal(alive.ws.readyState, 1)
 })
 
