@@ -1,8 +1,10 @@
 import { test } from 'tap'
 import { createHook } from 'node:async_hooks'
+import { once } from 'node:events'
 import { setImmediate as tick } from 'node:timers/promises'
 import Fastify from 'fastify'
-import rtcSignal from '../lib/index'
+import WebSocket from 'ws'
+import rtcSignal, { MemoryAdapter } from '../lib/index'
 import { Client, joinAll, listen } from './helpers'
 
 test('app.close() closes every socket with 1001 and leaves no timer or socket behind', async (t) => {
@@ -65,10 +67,53 @@ test('a listener that throws never takes the server down', async (t) => {
   t.same(await a.expect('rtc:candidate'), { from: a.id, candidate: null }, 'still relaying')
 })
 
-test('a connection arriving while the server closes is turned away with 1001', async (t) => {
-  const { app, url } = await listen(t, { privatePools: false })
-  const c = await Client.open(`${url}/rtc`)
+test('an upgrade that completes while the server closes is turned away with 1001', async (t) => {
+  // The late upgrade waits in its route hook; the shutdown waits in the adapter's leave: both are
+  // released by the test, so the upgrade lands while closeAll runs (before @fastify/websocket stops).
+  const late = gate()
+  const leaves = gate()
+  class HeldLeaves extends MemoryAdapter {
+    override async leave (pool: string, id: string): Promise<void> {
+      await leaves.promise
+      await super.leave(pool, id)
+    }
+  }
+  const { app, url } = await listen(t, {
+    privatePools: false,
+    adapter: new HeldLeaves(),
+    routeOptions: {
+      onRequest: async (request) => {
+        if ((request.query as Record<string, string>).late !== undefined) {
+          late.entered()
+          await late.promise
+        }
+      }
+    }
+  })
+  const [member] = await joinAll(url, 'p', 1)
+  const ws = new WebSocket(`${url}/rtc?late`)
+  const closed = once(ws, 'close')
+  await late.reached
+  const shutdown = app.rtcPools.once('leave')
   const closing = app.close()
-  t.equal((await c.closed).code, 1001)
+  t.match(await shutdown, { pool: 'p', reason: 'shutdown' }, 'the server is closing its connections')
+  late.release()
+  // should the late socket be let in, the shutdown goes on after 5 s (terminating it: 1006), so a failure cannot hang
+  const failsafe = setTimeout(leaves.release, 5000)
+  const [code, reason] = await closed
+  clearTimeout(failsafe)
+  t.equal(code, 1001, 'the late socket is closed with 1001 (going away)')
+  t.equal(String(reason), 'server shutting down')
+  leaves.release()
+  t.equal((await member.closed).code, 1001)
   await closing
 })
+
+/** A promise the test resolves (`release`), and one that says the code under test got there (`entered`). */
+function gate (): { promise: Promise<void>, release: () => void, reached: Promise<void>, entered: () => void } {
+  let release!: () => void
+  let entered!: () => void
+  const promise = new Promise<void>((resolve) => { release = resolve })
+  const reached = new Promise<void>((resolve) => { entered = resolve })
+  return { promise, release, reached, entered }
+}
