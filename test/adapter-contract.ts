@@ -31,7 +31,7 @@ export async function eventually (check: () => boolean | Promise<boolean>, ms = 
  * rtc:describe or rtc:close names a peer it was not told of first, and at most one rtc:close per peer
  * (until it is announced again). Returns the violations.
  */
-export function rule9Violations (client: Client): string[] {
+export function rule9Violations (client: Pick<Client, 'received'>): string[] {
   const known = new Set<string>()
   const bad: string[] = []
   const check = (id: unknown, m: Message): void => {

@@ -191,8 +191,9 @@ export class Session implements Connection {
     }
     if (outcome.created === true) events.emit('pool-created', { pool })
     if (endpoint.closed) {
-      // The socket closed while the adapter was admitting it: undo, so its peers see it leave.
-      await this.leave('closed')
+      // The socket closed while the adapter was admitting it: undo, so its peers see it leave. A socket
+      // that was already gone when the join was applied is a member without endpoint: take it out by id.
+      await (endpoint.pool === null ? adapter.leave(pool, endpoint.id) : this.leave('closed'))
       return
     }
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')

@@ -1,0 +1,299 @@
+// The core without Fastify: createCore() with fake sockets (an EventEmitter with the members of a
+// ws WebSocket the core uses), a silent logger and a fake heartbeat clock.
+import { test } from 'tap'
+import { EventEmitter } from 'node:events'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { MemoryAdapter } from '../lib/adapters/memory'
+import { createCore, type Core } from '../lib/core/core'
+import type { Clock } from '../lib/core/heartbeat'
+import { normalizeOptions, type RtcSignalOptions } from '../lib/options'
+import type { MemberInfo, JoinPolicy, JoinOutcome } from '../lib/types'
+import { rule9Violations } from './adapter-contract'
+import type { Message, Tap } from './helpers'
+
+const OPEN = 1
+const CLOSING = 2
+const CLOSED = 3
+
+const silent = {
+  level: 'silent',
+  fatal () {},
+  error () {},
+  warn () {},
+  info () {},
+  debug () {},
+  trace () {},
+  silent () {},
+  child () { return silent }
+} as unknown as FastifyBaseLogger
+
+/** The server side of a connection, as the core sees it; the test plays the client through it. */
+class FakeSocket extends EventEmitter {
+  readyState = OPEN
+  bufferedAmount = 0
+  pings = 0
+  /** Answer pings (a browser does, without page code). */
+  autoPong = true
+  closedWith: { code: number, reason: string } | null = null
+  readonly received: Message[] = []
+  readonly #queue: Message[] = []
+  #waiter: ((m: Message) => void) | null = null
+  id = ''
+
+  // what the core calls
+  send (text: string): void {
+    if (this.readyState !== OPEN) throw new Error('send on a socket that is not open')
+    const m = JSON.parse(text) as Message
+    this.received.push(m)
+    if (this.#waiter === null) this.#queue.push(m)
+    else this.#waiter(m)
+  }
+
+  ping (): void {
+    this.pings++
+    if (this.autoPong) setImmediate(() => this.emit('pong'))
+  }
+
+  close (code: number, reason: string): void {
+    if (this.readyState !== OPEN) return
+    this.readyState = CLOSING
+    this.closedWith = { code, reason }
+    setImmediate(() => this.#closed(code)) // the client answers the close frame
+  }
+
+  terminate (): void {
+    if (this.readyState === CLOSED) return
+    this.closedWith ??= { code: 1006, reason: '' }
+    this.readyState = CLOSING
+    setImmediate(() => this.#closed(1006))
+  }
+
+  #closed (code: number): void {
+    this.readyState = CLOSED
+    this.emit('close', code)
+  }
+
+  // what the test (the client) does
+  frame (type: string, data: unknown = {}): void {
+    this.emit('message', Buffer.from(JSON.stringify({ type, data })), false)
+  }
+
+  /** The client closes: the server sees the socket close. */
+  hangUp (): void {
+    if (this.readyState === CLOSED) return
+    this.readyState = CLOSING
+    setImmediate(() => this.#closed(1000))
+  }
+
+  async next (): Promise<Message> {
+    const queued = this.#queue.shift()
+    if (queued !== undefined) return queued
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.#waiter = null; reject(new Error('no frame within 5 s')) }, 5000)
+      this.#waiter = (m) => { clearTimeout(timer); this.#waiter = null; resolve(m) }
+    })
+  }
+
+  async expect (type: string): Promise<Record<string, any>> {
+    const m = await this.next()
+    if (m.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(m)}`)
+    return m.data
+  }
+
+  get idle (): boolean {
+    return this.#queue.length === 0
+  }
+
+  async join (pool: string): Promise<Record<string, any>> {
+    this.frame('rtc:join', { pool })
+    const joined = await this.expect('rtc:joined')
+    this.id = joined.client_id
+    return joined
+  }
+}
+
+/** A fake clock for the heartbeat: `tick()` runs the interval's callback. */
+class FakeClock implements Clock {
+  callback: (() => void) | null = null
+  setInterval (callback: () => void): { unref: () => void } {
+    this.callback = callback
+    return { unref () {} }
+  }
+
+  clearInterval (): void {
+    this.callback = null
+  }
+
+  tick (): void {
+    this.callback?.()
+  }
+}
+
+async function start (t: Tap, opts: RtcSignalOptions = {}, clock?: Clock): Promise<Core & { open: (query?: Record<string, string>) => FakeSocket }> {
+  const core = createCore(normalizeOptions(opts), silent, { clock })
+  await core.start()
+  t.teardown(async () => {
+    await core.closeAll()
+    await core.dispose()
+  })
+  const open = (query: Record<string, string> = {}): FakeSocket => {
+    const socket = new FakeSocket()
+    const request = { log: silent, query, headers: {} } as unknown as FastifyRequest
+    if (core.connect(socket, request, null) === null) throw new Error('refused')
+    return socket
+  }
+  return { ...core, open }
+}
+
+/** Awaits every setImmediate queued so far (the fake sockets close on one). */
+const settle = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
+
+test('join, relay and leave through the core, without Fastify', async (t) => {
+  const core = await start(t, { privatePools: false })
+  const created = core.manager.once('pool-created')
+  const a = core.open()
+  const joinedA = await a.join('p')
+  t.same(joinedA, { client_id: a.id, peers: [], descriptions: { [a.id]: null }, pool: 'p' })
+  t.same(await created, { pool: 'p' })
+  const b = core.open()
+  t.same((await b.join('p')).peers, [a.id])
+  t.same(await a.expect('rtc:peer'), { id: b.id, description: null })
+
+  const sdp = { type: 'offer', sdp: 'v=0' }
+  b.frame('rtc:sdp', { to: a.id, description: sdp })
+  t.same(await a.expect('rtc:sdp'), { peer: b.id, description: sdp })
+  a.frame('rtc:candidate', { for: b.id, candidate: null })
+  t.same(await b.expect('rtc:candidate'), { from: a.id, candidate: null })
+  a.frame('rtc:sdp', { to: 'nobody', description: sdp })
+  t.match(await a.expect('rtc:error'), { reason: 'unknown-peer', to: 'nobody' })
+
+  t.same(core.manager.stats(), { connections: 2, pools: 1 })
+  t.same((await core.manager.get('p'))?.members.map((m) => m.id), [a.id, b.id])
+
+  const left = core.manager.once('leave')
+  const gone = core.manager.once('pool-closed')
+  b.hangUp()
+  t.same(await a.expect('rtc:close'), { id: b.id, uid: b.id })
+  t.match(await left, { pool: 'p', reason: 'closed' })
+  t.equal(core.manager.endpoint(b.id), undefined, 'the closed connection is let go')
+  a.hangUp()
+  t.same(await gone, { pool: 'p', reason: 'empty' })
+  t.same(await core.manager.list(), [])
+  t.same(core.manager.stats(), { connections: 0, pools: 0 })
+})
+
+test('rule 9: nobody hears of a peer it was not told of, and of each leave once', async (t) => {
+  const core = await start(t, { privatePools: false })
+  const [a, b] = [core.open(), core.open()]
+  await a.join('r')
+  await b.join('r')
+  await a.expect('rtc:peer')
+  const outsider = core.open()
+  outsider.frame('rtc:candidate', { for: a.id, candidate: null })
+  t.match(await outsider.expect('rtc:error'), { reason: 'not-joined' }, 'no relay before joining')
+  await core.manager.describe(a.id, { name: 'Ada' })
+  t.same(await b.expect('rtc:describe'), { id: a.id, uid: a.id, description: { name: 'Ada' } })
+  const c = core.open()
+  const joined = await c.join('r')
+  t.same(joined.descriptions, { [a.id]: { name: 'Ada' }, [b.id]: null, [c.id]: null }, 'a newcomer learns every description in rtc:joined')
+  for (const x of [a, b]) t.equal((await x.expect('rtc:peer')).id, c.id)
+  await core.manager.kick(b.id, 'bye')
+  for (const x of [a, c]) t.same(await x.expect('rtc:close'), { id: b.id, uid: b.id })
+  t.same(b.closedWith, { code: 1008, reason: 'bye' })
+  await settle()
+  for (const x of [a, b, c, outsider]) t.same(rule9Violations(x), [])
+  t.ok(a.idle && c.idle, 'one rtc:close each, nothing more')
+})
+
+test('a socket that closes while its join is pending is never announced', async (t) => {
+  let release!: () => void
+  const hookHeld = new Promise<void>((resolve) => { release = resolve })
+  let entered!: () => void
+  const inHook = new Promise<void>((resolve) => { entered = resolve })
+  const core = await start(t, {
+    privatePools: false,
+    joinHook: async (request) => {
+      if ((request.query as Record<string, string>).slow === '1') {
+        entered()
+        await hookHeld
+      }
+    }
+  })
+  const a = core.open()
+  await a.join('q')
+  const slow = core.open({ slow: '1' })
+  slow.frame('rtc:join', { pool: 'q' })
+  await inHook
+  slow.hangUp()
+  await settle()
+  release()
+  await settle()
+  t.same((await core.manager.get('q'))?.members.map((m) => m.id), [a.id])
+  t.equal(a.idle, true, 'no rtc:peer, no rtc:close')
+})
+
+test('a socket gone while the adapter admits it is taken out again (rtc:peer, then rtc:close)', async (t) => {
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let holding = false
+  class HeldJoins extends MemoryAdapter {
+    override async join (pool: string, member: MemberInfo, policy: JoinPolicy): Promise<JoinOutcome> {
+      if (holding) await held
+      return await super.join(pool, member, policy)
+    }
+  }
+  const core = await start(t, { privatePools: false, adapter: new HeldJoins() })
+  const a = core.open()
+  await a.join('h')
+  holding = true
+  const late = core.open()
+  late.frame('rtc:join', { pool: 'h' })
+  await settle()
+  late.hangUp()
+  await settle()
+  release()
+  const peer = await a.expect('rtc:peer')
+  t.same(await a.expect('rtc:close'), { id: peer.id, uid: peer.id }, 'the member that was admitted after its socket closed leaves again')
+  t.same((await core.manager.get('h'))?.members.map((m) => m.id), [a.id])
+  t.same(rule9Violations(a), [])
+})
+
+test('heartbeat on a fake clock: the silent socket is terminated, the live one pinged', async (t) => {
+  const clock = new FakeClock()
+  const core = await start(t, { privatePools: false, heartbeatInterval: 1000 }, clock)
+  const [alive, mute] = [core.open(), core.open()]
+  mute.autoPong = false
+  await alive.join('hb')
+  await mute.join('hb')
+  await alive.expect('rtc:peer')
+  clock.tick()
+  t.same([alive.pings, mute.pings], [1, 1], 'both pinged')
+  await settle() // the pong arrives
+  clock.tick()
+  t.same(await alive.expect('rtc:close'), { id: mute.id, uid: mute.id })
+  t.same(mute.closedWith, { code: 1006, reason: '' }, 'terminated, no close frame')
+  t.equal(alive.pings, 2)
+  await core.closeAll()
+  t.equal(clock.callback, null, 'the interval is cleared on close')
+})
+
+test('send() says when nothing was written; a closing core turns new sockets away with 1001', async (t) => {
+  const core = await start(t, { privatePools: false })
+  const a = core.open()
+  const endpoint = core.manager.endpoint((await a.join('s')).client_id)
+  t.equal(endpoint?.send('{"type":"x","data":{}}'), 'sent')
+  t.same(await a.next(), { type: 'x', data: {} })
+  a.bufferedAmount = 1 << 30
+  t.equal(endpoint?.send('{"type":"x","data":{}}'), 'slow')
+  a.bufferedAmount = 0
+  a.hangUp()
+  await settle()
+  t.equal(endpoint?.send('{"type":"x","data":{}}'), 'closed', 'a closed socket is not reported as written')
+
+  await core.closeAll()
+  const late = new FakeSocket()
+  t.equal(core.connect(late, { log: silent } as unknown as FastifyRequest, null), null)
+  t.same(late.closedWith, { code: 1001, reason: 'server shutting down' })
+  await core.dispose()
+  await t.rejects(core.manager.createPool('x'), { code: 'FST_RTC_CLOSED' })
+})
