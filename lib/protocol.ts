@@ -58,7 +58,7 @@ export function isFrameError (r: ParseResult): r is FrameError {
   return (r as FrameError).reason !== undefined
 }
 
-function isObject (value: unknown): value is Record<string, unknown> {
+export function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 

@@ -10,8 +10,9 @@ import type { ReconnectOptions, SignalError } from './signalling'
 export { ManagedConnection, ManagedStream, RTCStream, Pool, Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl }
 export { TypedEventTarget } from './events'
 export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent, MediaLike } from './pool'
-export type { DisconnectDetail, FrameData, ReconnectOptions, SignalError, SignallingEventMap, WebSocketOptions } from './signalling'
+export type { DisconnectDetail, ReconnectOptions, SignalError, SignallingEventMap, WebSocketOptions } from './signalling'
 export type { TrackKind } from './media'
+export type { FrameData } from '../protocol'
 
 /** rtcpool 3.x: `new signalling.websocket(ws)`. */
 export const signalling = Signalling

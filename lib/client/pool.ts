@@ -1,9 +1,11 @@
 // Pool: one RTCPeerConnection per other member of a signalling pool, negotiated with
 // the W3C "perfect negotiation" pattern. Public shape of rtcpool 3.x's Pool.
 
+import { isObject, isProtocolType } from '../protocol'
+import type { FrameData } from '../protocol'
 import { ManagedConnection } from './connection'
 import { TypedEventTarget } from './events'
-import type { DisconnectDetail, FrameData, SignalError, Signalling } from './signalling'
+import type { DisconnectDetail, SignalError, Signalling } from './signalling'
 
 /** Detail of the `join` event: who we are and who was already there. */
 export interface JoinDetail {
@@ -97,10 +99,6 @@ interface PeerState {
   queue: Promise<void>
 }
 
-function isObject (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
 /**
  * A pool of WebRTC connections, one per other member of a signalling pool.
  * `new Pool(rtcConfig, new signalling.websocket(ws))`, then `pool.join(name)`.
@@ -182,7 +180,7 @@ export class Pool {
    * e.g. `pool.send('describe', { name: 'Ada' })`. Returns false if the socket is closed.
    */
   send (type: string, data: FrameData = {}): boolean {
-    if (typeof type !== 'string' || type === '' || type.startsWith('rtc:')) {
+    if (typeof type !== 'string' || type === '' || isProtocolType(type)) {
       throw new TypeError('Application event types must be non-empty and not start with "rtc:"')
     }
     return this.#signals.send(type, data)

@@ -1,10 +1,9 @@
 // The signalling channel: ssp-v2 frames over a WebSocket, with optional reconnection.
 // Shapes follow rtcpool 3.x (`signalling`, `signalling.websocket`), so rtcpool pages keep working.
 
+import { isFrameError, isProtocolType, parseFrame } from '../protocol'
+import type { FrameData } from '../protocol'
 import { TypedEventTarget } from './events'
-
-/** The `data` of a frame: always a JSON object. */
-export type FrameData = Record<string, unknown>
 
 /** The detail of an `rtc:error` frame. */
 export interface SignalError {
@@ -94,14 +93,11 @@ export const INTERNAL = Object.freeze({
  * `CustomEvent(type, { detail: data })` and can `send(type, data)`. A custom transport
  * may also dispatch the `INTERNAL` events (open, disconnect, application message).
  */
-export class Transceiver extends EventTarget {
-  send (_type: string, _data: FrameData): boolean {
-    throw new Error('Not Implemented')
-  }
-
-  close (): void {
-    throw new Error('Not Implemented')
-  }
+export abstract class Transceiver extends EventTarget {
+  /** Sends a frame; returns false when it was dropped (the transport is closed). */
+  abstract send (type: string, data: FrameData): boolean
+  /** Closes the transport for good. */
+  abstract close (): void
 }
 
 /** Resolves a relative or http(s) URL to a ws(s) URL, against `location` when there is one. */
@@ -172,21 +168,16 @@ export class WebSocketTransceiver extends Transceiver {
   }
 
   #onMessage (event: MessageEvent): void {
-    let type: unknown
-    let data: unknown
-    try {
-      const frame = JSON.parse(String(event.data))
-      type = frame?.type
-      data = frame?.data
-    } catch {}
-    if (typeof type !== 'string' || type === '' || data === null || typeof data !== 'object' || Array.isArray(data)) {
+    const frame = parseFrame(String(event.data))
+    if (isFrameError(frame)) {
       this.dispatchEvent(new CustomEvent(INTERNAL.invalid, {
         detail: { message: 'Server sent an invalid signalling message', reason: 'invalid-frame', data: event.data }
       }))
       return
     }
+    const { type, data } = frame
     if (!type.startsWith(INTERNAL_PREFIX)) this.dispatchEvent(new CustomEvent(type, { detail: data }))
-    if (!type.startsWith('rtc:')) this.dispatchEvent(new CustomEvent(INTERNAL.message, { detail: { type, data } }))
+    if (!isProtocolType(type)) this.dispatchEvent(new CustomEvent(INTERNAL.message, { detail: { type, data } }))
   }
 
   #onClose (code: number, reason: string): void {
