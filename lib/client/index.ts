@@ -4,13 +4,16 @@
 import { ManagedConnection } from './connection'
 import { ManagedStream, RTCStream } from './media'
 import { Pool } from './pool'
-import { Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl } from './signalling'
-import type { ReconnectOptions, SignalError } from './signalling'
+import { Signalling, WebSocketSignalling } from './signalling'
+import type { SignalError } from './signalling'
+import { Transceiver, WebSocketTransceiver, toWebSocketUrl } from './transceiver'
+import type { DisconnectDetail, ReconnectOptions } from './transceiver'
 
 export { ManagedConnection, ManagedStream, RTCStream, Pool, Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl }
 export { TypedEventTarget } from './events'
 export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent, MediaLike } from './pool'
-export type { DisconnectDetail, ReconnectOptions, SignalError, SignallingEventMap, WebSocketOptions } from './signalling'
+export type { SignalError, SignallingEventMap } from './signalling'
+export type { DisconnectDetail, ReconnectOptions, WebSocketOptions } from './transceiver'
 export type { TrackKind } from './media'
 export type { FrameData } from '../protocol'
 
@@ -79,8 +82,8 @@ export async function connect (url: string | URL, poolName: string, options: Con
     const onError = (event: CustomEvent<SignalError>): void => {
       if (JOIN_REASONS.has(event.detail.reason)) done(new JoinError(event.detail.message, event.detail.reason, event.detail))
     }
-    const onDisconnect = (event: Event): void => {
-      const { code, reason } = (event as CustomEvent<{ code: number, reason: string }>).detail
+    const onDisconnect = (event: CustomEvent<DisconnectDetail>): void => {
+      const { code, reason } = event.detail
       done(new JoinError(`Signalling socket closed before joining (code ${code}${reason !== '' ? ', ' + reason : ''})`, 'disconnected', { code, reason }))
     }
     const timer = setTimeout(() => done(new JoinError(`Not joined within ${timeout} ms`, 'timeout')), timeout)

@@ -5,7 +5,8 @@ import { isObject, isProtocolType } from '../protocol'
 import type { FrameData } from '../protocol'
 import { ManagedConnection } from './connection'
 import { TypedEventTarget } from './events'
-import type { DisconnectDetail, SignalError, Signalling } from './signalling'
+import type { SignalError, Signalling } from './signalling'
+import type { DisconnectDetail } from './transceiver'
 
 /** Detail of the `join` event: who we are and who was already there. */
 export interface JoinDetail {
