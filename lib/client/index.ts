@@ -11,7 +11,8 @@ import type { DisconnectDetail, ReconnectOptions } from './transceiver'
 
 export { ManagedConnection, ManagedStream, RTCStream, Pool, Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl }
 export { TypedEventTarget } from './events'
-export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent, MediaLike } from './pool'
+export type { MediaLike } from './pool'
+export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent } from './pool-events'
 export type { SignalError, SignallingEventMap } from './signalling'
 export type { DisconnectDetail, ReconnectOptions, WebSocketOptions } from './transceiver'
 export type { TrackKind } from './media'

@@ -2,7 +2,7 @@
 
 import type { ManagedConnection } from './connection'
 import { Pool } from './pool'
-import type { PoolEventMap } from './pool'
+import type { PoolEventMap } from './pool-events'
 
 export type TrackKind = 'audio' | 'video'
 

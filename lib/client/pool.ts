@@ -4,85 +4,14 @@
 import { isObject, isProtocolType } from '../protocol'
 import type { FrameData } from '../protocol'
 import { ManagedConnection } from './connection'
-import { TypedEventTarget } from './events'
-import type { SignalError, Signalling } from './signalling'
+import { PoolEvents, poolDataChannelEvent, poolTrackEvent } from './pool-events'
+import type { Signalling } from './signalling'
 import type { DisconnectDetail } from './transceiver'
-
-/** Detail of the `join` event: who we are and who was already there. */
-export interface JoinDetail {
-  id: string
-  pool: string
-  peers: string[]
-  descriptions: Record<string, unknown>
-  /** True when this join follows a reconnection of the signalling socket. */
-  rejoin: boolean
-}
-
-/** A `track` event: the RTCTrackEvent plus the peer it came from. */
-export interface PoolTrackEvent extends RTCTrackEvent {
-  /** The peer's id (rtcpool 3.x: `evt.connection`). */
-  readonly connection: string
-  readonly peer: ManagedConnection
-}
-
-/** A `datachannel` event: the RTCDataChannelEvent plus the peer that opened it. */
-export interface PoolDataChannelEvent extends RTCDataChannelEvent {
-  readonly connection: string
-  readonly peer: ManagedConnection
-}
-
-export interface PoolEventMap {
-  /** We joined (or rejoined) a pool. Dispatched after a `peer` event for each existing member. */
-  join: CustomEvent<JoinDetail>
-  /** A connection to a peer was created (a member already there, or a newcomer): add media here. */
-  peer: CustomEvent<{ connection: ManagedConnection }>
-  /** A peer left (detail: its ManagedConnection), or this pool closed (detail: null). */
-  close: CustomEvent<ManagedConnection | null>
-  /** A peer's description changed. */
-  describe: CustomEvent<{ connection: ManagedConnection, description: unknown }>
-  /** The server closed the pool (`rtc:stop`). */
-  stop: CustomEvent<null>
-  /** A remote track arrived. */
-  track: PoolTrackEvent
-  /** A peer opened a data channel to us. */
-  datachannel: PoolDataChannelEvent
-  /** `rtc:error` from the server (detail has `reason`), or a local negotiation failure. */
-  error: CustomEvent<SignalError>
-  /** A peer connection's `connectionState` changed. */
-  statechange: CustomEvent<{ connection: ManagedConnection, state: RTCPeerConnectionState }>
-  /** An application event from the server (a frame whose type does not start with `rtc:`). */
-  message: CustomEvent<{ type: string, data: FrameData }>
-  /** The signalling socket closed; if `reconnecting`, the pool rejoins when it is back. */
-  disconnect: CustomEvent<DisconnectDetail>
-}
-
-export type PoolEventType = keyof PoolEventMap
 
 /** How long a newcomer waits for a peer's first offer before offering itself (ms). */
 const FIRST_OFFER_GRACE = 1500
 /** How long the polite side leaves a failed connection to the impolite side's ICE restart (ms). */
 const POLITE_RESTART_DELAY = 2000
-
-const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect']
-
-/** `pool.events`: typed, with `onjoin`-style handler properties. */
-export class PoolEvents extends TypedEventTarget<PoolEventMap> {
-  onjoin: ((event: PoolEventMap['join']) => void) | null = null
-  onpeer: ((event: PoolEventMap['peer']) => void) | null = null
-  onclose: ((event: PoolEventMap['close']) => void) | null = null
-  ondescribe: ((event: PoolEventMap['describe']) => void) | null = null
-  onstop: ((event: PoolEventMap['stop']) => void) | null = null
-  ontrack: ((event: PoolTrackEvent) => void) | null = null
-  ondatachannel: ((event: PoolDataChannelEvent) => void) | null = null
-  onerror: ((event: PoolEventMap['error']) => void) | null = null
-  onstatechange: ((event: PoolEventMap['statechange']) => void) | null = null
-  onmessage: ((event: PoolEventMap['message']) => void) | null = null
-  ondisconnect: ((event: PoolEventMap['disconnect']) => void) | null = null
-
-  constructor () {
-    super(HANDLER_TYPES)
-  }
-}
 
 interface PeerState {
   pc: RTCPeerConnection
@@ -136,7 +65,7 @@ export class Pool {
     on('describe', (data) => this.#onDescribe(data))
     on('stop', () => this.close('stop'))
     on('error', (data) => this.#onError(data))
-    on('message', (data) => this.events.emit('message', data as PoolEventMap['message']['detail']))
+    on('message', (data) => this.events.emit('message', data as { type: string, data: FrameData }))
     on('disconnect', (data) => this.#onDisconnect(data as unknown as DisconnectDetail))
     on('open', (data) => { if (data.reconnected === true) this.#rejoin() })
   }
@@ -382,20 +311,11 @@ export class Pool {
     })
     pc.addEventListener('track', (event) => {
       if (!alive()) return
-      const evt = new RTCTrackEvent('track', {
-        receiver: event.receiver,
-        track: event.track,
-        streams: [...event.streams],
-        transceiver: event.transceiver
-      })
-      Object.defineProperties(evt, { connection: { value: id, enumerable: true }, peer: { value: managed, enumerable: true } })
-      this.events.dispatchEvent(evt)
+      this.events.dispatchEvent(poolTrackEvent(event, managed))
     })
     pc.addEventListener('datachannel', (event) => {
       if (!alive()) return
-      const evt = new RTCDataChannelEvent('datachannel', { channel: event.channel })
-      Object.defineProperties(evt, { connection: { value: id, enumerable: true }, peer: { value: managed, enumerable: true } })
-      this.events.dispatchEvent(evt)
+      this.events.dispatchEvent(poolDataChannelEvent(event, managed))
     })
 
     // Dispatched before anything else happens, so listeners can add media right away.

@@ -1,0 +1,101 @@
+// The events a Pool dispatches (`pool.events`), with rtcpool 3.x's names and shapes.
+
+import type { FrameData } from '../protocol'
+import type { ManagedConnection } from './connection'
+import { TypedEventTarget } from './events'
+import type { SignalError } from './signalling'
+import type { DisconnectDetail } from './transceiver'
+
+/** Detail of the `join` event: who we are and who was already there. */
+export interface JoinDetail {
+  id: string
+  pool: string
+  peers: string[]
+  descriptions: Record<string, unknown>
+  /** True when this join follows a reconnection of the signalling socket. */
+  rejoin: boolean
+}
+
+/** A `track` event: the RTCTrackEvent plus the peer it came from. */
+export interface PoolTrackEvent extends RTCTrackEvent {
+  /** The peer's id (rtcpool 3.x: `evt.connection`). */
+  readonly connection: string
+  readonly peer: ManagedConnection
+}
+
+/** A `datachannel` event: the RTCDataChannelEvent plus the peer that opened it. */
+export interface PoolDataChannelEvent extends RTCDataChannelEvent {
+  readonly connection: string
+  readonly peer: ManagedConnection
+}
+
+export interface PoolEventMap {
+  /** We joined (or rejoined) a pool. Dispatched after a `peer` event for each existing member. */
+  join: CustomEvent<JoinDetail>
+  /** A connection to a peer was created (a member already there, or a newcomer): add media here. */
+  peer: CustomEvent<{ connection: ManagedConnection }>
+  /** A peer left (detail: its ManagedConnection), or this pool closed (detail: null). */
+  close: CustomEvent<ManagedConnection | null>
+  /** A peer's description changed. */
+  describe: CustomEvent<{ connection: ManagedConnection, description: unknown }>
+  /** The server closed the pool (`rtc:stop`). */
+  stop: CustomEvent<null>
+  /** A remote track arrived. */
+  track: PoolTrackEvent
+  /** A peer opened a data channel to us. */
+  datachannel: PoolDataChannelEvent
+  /** `rtc:error` from the server (detail has `reason`), or a local negotiation failure. */
+  error: CustomEvent<SignalError>
+  /** A peer connection's `connectionState` changed. */
+  statechange: CustomEvent<{ connection: ManagedConnection, state: RTCPeerConnectionState }>
+  /** An application event from the server (a frame whose type does not start with `rtc:`). */
+  message: CustomEvent<{ type: string, data: FrameData }>
+  /** The signalling socket closed; if `reconnecting`, the pool rejoins when it is back. */
+  disconnect: CustomEvent<DisconnectDetail>
+}
+
+export type PoolEventType = keyof PoolEventMap
+
+const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect']
+
+/** `pool.events`: typed, with `onjoin`-style handler properties. */
+export class PoolEvents extends TypedEventTarget<PoolEventMap> {
+  onjoin: ((event: PoolEventMap['join']) => void) | null = null
+  onpeer: ((event: PoolEventMap['peer']) => void) | null = null
+  onclose: ((event: PoolEventMap['close']) => void) | null = null
+  ondescribe: ((event: PoolEventMap['describe']) => void) | null = null
+  onstop: ((event: PoolEventMap['stop']) => void) | null = null
+  ontrack: ((event: PoolTrackEvent) => void) | null = null
+  ondatachannel: ((event: PoolDataChannelEvent) => void) | null = null
+  onerror: ((event: PoolEventMap['error']) => void) | null = null
+  onstatechange: ((event: PoolEventMap['statechange']) => void) | null = null
+  onmessage: ((event: PoolEventMap['message']) => void) | null = null
+  ondisconnect: ((event: PoolEventMap['disconnect']) => void) | null = null
+
+  constructor () {
+    super(HANDLER_TYPES)
+  }
+}
+
+/** A copy of a peer connection's `track` event that also names the peer (`connection`, `peer`). */
+export function poolTrackEvent (event: RTCTrackEvent, peer: ManagedConnection): PoolTrackEvent {
+  const copy = new RTCTrackEvent('track', {
+    receiver: event.receiver,
+    track: event.track,
+    streams: [...event.streams],
+    transceiver: event.transceiver
+  })
+  return namePeer(copy, peer)
+}
+
+/** A copy of a peer connection's `datachannel` event that also names the peer (`connection`, `peer`). */
+export function poolDataChannelEvent (event: RTCDataChannelEvent, peer: ManagedConnection): PoolDataChannelEvent {
+  return namePeer(new RTCDataChannelEvent('datachannel', { channel: event.channel }), peer)
+}
+
+function namePeer<E extends Event> (event: E, peer: ManagedConnection): E & { readonly connection: string, readonly peer: ManagedConnection } {
+  return Object.defineProperties(event, {
+    connection: { value: peer.id, enumerable: true },
+    peer: { value: peer, enumerable: true }
+  }) as E & { readonly connection: string, readonly peer: ManagedConnection }
+}
