@@ -5,7 +5,7 @@ export const CONNECTION_EVENTS = Object.freeze(['datachannel', 'track', 'connect
 export type ConnectionEventType = typeof CONNECTION_EVENTS[number]
 
 /**
- * One peer in the pool. Negotiation (offers, answers, ICE) is handled by the Pool;
+ * One peer in the pool. Negotiation (offers, answers, ICE) is handled for you;
  * this exposes what an application needs: the peer's id and description, media and
  * data channels.
  */
@@ -14,11 +14,11 @@ export class ManagedConnection {
   static readonly EVENTS: readonly string[] = CONNECTION_EVENTS
   readonly #pc: RTCPeerConnection
   readonly #id: string
-  readonly #descriptions: Map<string, unknown>
+  readonly #descriptions: ReadonlyMap<string, unknown>
   readonly #polite: boolean
 
-  /** Used by Pool; there is no need to construct one yourself. */
-  constructor (pc: RTCPeerConnection, id: string, descriptions: Map<string, unknown>, polite = false) {
+  /** Made by the Pool for each peer; there is no need to construct one yourself. */
+  constructor (pc: RTCPeerConnection, id: string, descriptions: ReadonlyMap<string, unknown>, polite = false) {
     this.#pc = pc
     this.#id = id
     this.#descriptions = descriptions

@@ -3,7 +3,7 @@
 
 import { ManagedConnection } from './connection'
 import { ManagedStream, RTCStream } from './media'
-import { Pool } from './pool'
+import { JOIN_REASONS, Pool } from './pool'
 import { Signalling, WebSocketSignalling } from './signalling'
 import type { SignalError } from './signalling'
 import { Transceiver, WebSocketTransceiver, toWebSocketUrl } from './transceiver'
@@ -51,7 +51,6 @@ export class JoinError extends Error {
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 15_000
-const JOIN_REASONS = new Set(['missing-pool', 'no-such-pool', 'join-denied', 'pool-full', 'already-joined'])
 
 /**
  * Opens a signalling socket to `url` (relative URLs resolve against the page; http(s)

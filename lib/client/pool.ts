@@ -1,32 +1,22 @@
-// Pool: one RTCPeerConnection per other member of a signalling pool, negotiated with
-// the W3C "perfect negotiation" pattern. Public shape of rtcpool 3.x's Pool.
+// Pool: membership of one signalling pool, and one Peer (an RTCPeerConnection and its
+// negotiation, peer.ts) per other member. The Pool routes each member's frames to its Peer
+// and dispatches the events. Public shape of rtcpool 3.x's Pool.
 
 import { isObject, isProtocolType } from '../protocol'
-import type { FrameData } from '../protocol'
-import { ManagedConnection } from './connection'
+import type { FrameData, Reason } from '../protocol'
+import type { ManagedConnection } from './connection'
+import { Peer } from './peer'
+import type { PeerHost } from './peer'
 import { PoolEvents, poolDataChannelEvent, poolTrackEvent } from './pool-events'
 import type { Signalling } from './signalling'
 import type { DisconnectDetail } from './transceiver'
 
-/** How long a newcomer waits for a peer's first offer before offering itself (ms). */
-const FIRST_OFFER_GRACE = 1500
-/** How long the polite side leaves a failed connection to the impolite side's ICE restart (ms). */
-const POLITE_RESTART_DELAY = 2000
+/** The `rtc:error` reasons that answer an `rtc:join`: the join failed. */
+export const JOIN_REASONS: ReadonlySet<string> = new Set<Reason>(['missing-pool', 'no-such-pool', 'join-denied', 'pool-full', 'already-joined'])
 
-interface PeerState {
-  pc: RTCPeerConnection
-  managed: ManagedConnection
-  polite: boolean
-  makingOffer: boolean
-  ignoreOffer: boolean
-  settingRemoteAnswer: boolean
-  /** Candidates that arrived before any remote description. */
-  pending: RTCIceCandidateInit[]
-  /** Polite side: waiting for the peer's first offer, until this fires. */
-  graceTimer: ReturnType<typeof setTimeout> | null
-  graceOver: boolean
-  /** Incoming sdp/candidate work, applied strictly in arrival order. */
-  queue: Promise<void>
+/** What `add_media` accepts: something with `attach(pool)` (a ManagedStream), or a MediaStream. */
+export interface MediaLike {
+  attach (pool: Pool): void
 }
 
 /**
@@ -38,9 +28,10 @@ export class Pool {
   static readonly SIGNAL_EVENTS: readonly string[] = Object.freeze(['join', 'request', 'describe', 'sdp', 'close', 'icecandidate', 'stop', 'peer'])
   /** 'join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', ... */
   readonly events: PoolEvents = new PoolEvents()
+  /** The configuration of every new peer connection. */
   readonly #config: RTCConfiguration
   readonly #signals: Signalling
-  readonly #peers = new Map<string, PeerState>()
+  readonly #peers = new Map<string, Peer>()
   readonly #descriptions = new Map<string, unknown>()
   #id: string | null = null
   #name: string | null = null
@@ -90,10 +81,7 @@ export class Pool {
   close (type: 'close' | 'stop' = 'close'): void {
     if (this.#closed) return
     this.#closed = true
-    for (const peer of this.#peers.values()) {
-      if (peer.graceTimer !== null) clearTimeout(peer.graceTimer)
-      peer.pc.close()
-    }
+    for (const peer of this.#peers.values()) peer.close()
     this.#peers.clear()
     this.#joining = false
     this.#signals.close()
@@ -116,9 +104,31 @@ export class Pool {
     return this.#signals.send(type, data)
   }
 
+  /**
+   * Sends a stream to every peer, now and later (the seed's `pool.add_media(media)`).
+   * Accepts a ManagedStream/RTCStream not yet attached to a pool, or a MediaStream.
+   */
+  add_media (media: MediaLike | MediaStream): MediaLike {
+    if (isMediaStream(media)) {
+      const factory = Pool.streamFactory
+      if (factory === null) throw new Error('add_media(MediaStream) needs the media module')
+      return factory(media, this)
+    }
+    media.attach(this)
+    return media
+  }
+
+  /** `add_media` in camelCase. */
+  addMedia (media: MediaLike | MediaStream): MediaLike {
+    return this.add_media(media)
+  }
+
+  /** @internal set by media.ts to avoid an import cycle. */
+  static streamFactory: ((stream: MediaStream, pool: Pool) => MediaLike) | null = null
+
   /** The ManagedConnection to peer `id`, or null. */
   getConnection (id: string): ManagedConnection | null {
-    return this.#peers.get(id)?.managed ?? null
+    return this.#peers.get(id)?.connection ?? null
   }
 
   /** Our id in the pool, null until joined. */
@@ -143,7 +153,7 @@ export class Pool {
 
   /** Every ManagedConnection, in creation order. */
   get connections (): ManagedConnection[] {
-    return [...this.#peers.values()].map((peer) => peer.managed)
+    return [...this.#peers.values()].map((peer) => peer.connection)
   }
 
   /** The RTCPeerConnections (rtcpool internal name, kept for compatibility). */
@@ -161,6 +171,8 @@ export class Pool {
     return this.#signals
   }
 
+  // Membership: frames about who is in the pool.
+
   #onJoined (data: FrameData): void {
     if (typeof data.client_id !== 'string') return
     const rejoin = this.#name !== null
@@ -171,26 +183,23 @@ export class Pool {
     for (const [id, description] of Object.entries(descriptions)) this.#descriptions.set(id, description ?? null)
     const peers = Array.isArray(data.peers) ? data.peers.filter((id): id is string => typeof id === 'string') : []
     // We joined after them: we are the polite side toward every one of them.
-    for (const id of peers) this.#createPeer(id, true)
+    for (const id of peers) this.#addPeer(id, true)
     this.events.emit('join', { id: this.#id, pool: this.#name ?? '', peers, descriptions, rejoin })
   }
 
   #onPeer (data: FrameData): void {
     if (typeof data.id !== 'string' || data.id === this.#id) return
     if (data.description !== undefined && data.description !== null) this.#descriptions.set(data.id, data.description)
-    this.#createPeer(data.id, false)
+    this.#addPeer(data.id, false)
   }
 
   #onClose (data: FrameData): void {
-    const id = typeof data.id === 'string' ? data.id : data.uid
-    if (typeof id !== 'string') return
-    const peer = this.#peers.get(id)
-    if (peer === undefined) return // unknown id: ignored (rtcpool throws here)
-    this.#removePeer(id, peer)
+    const peer = this.#peerNamed(memberId(data))
+    if (peer !== undefined) this.#removePeer(peer) // unknown id: ignored (rtcpool throws here)
   }
 
   #onDescribe (data: FrameData): void {
-    const id = typeof data.id === 'string' ? data.id : data.uid
+    const id = memberId(data)
     if (typeof id !== 'string') return
     const description = data.description ?? null
     if (id === this.#id) {
@@ -200,20 +209,20 @@ export class Pool {
     const peer = this.#peers.get(id)
     if (peer === undefined) return
     this.#descriptions.set(id, description)
-    this.events.emit('describe', { connection: peer.managed, description })
+    this.events.emit('describe', { connection: peer.connection, description })
   }
 
   #onError (data: FrameData): void {
     const reason = typeof data.reason === 'string' ? data.reason : 'unknown'
     const message = typeof data.message === 'string' ? data.message : reason
-    if (this.#joining && JOIN_ERRORS.has(reason)) this.#joining = false
+    if (this.#joining && JOIN_REASONS.has(reason)) this.#joining = false
     this.events.emit('error', { ...data, reason, message })
   }
 
   #onDisconnect (detail: DisconnectDetail): void {
     // Our peers will see us leave (the server drops our id); drop them too, so a
     // rejoin starts clean with a new id and fresh connections.
-    for (const [id, peer] of this.#peers) this.#removePeer(id, peer)
+    for (const peer of this.#peers.values()) this.#removePeer(peer)
     this.#id = null
     this.#joining = false
     this.events.emit('disconnect', detail)
@@ -226,213 +235,61 @@ export class Pool {
     this.#signals.send('rtc:join', { pool: this.#requested })
   }
 
-  #removePeer (id: string, peer: PeerState): void {
-    this.#peers.delete(id)
-    if (peer.graceTimer !== null) clearTimeout(peer.graceTimer)
-    peer.pc.close()
-    this.events.emit('close', peer.managed)
-    this.#descriptions.delete(id)
-  }
-
-  #createPeer (id: string, polite: boolean): void {
-    const existing = this.#peers.get(id)
-    if (existing !== undefined) this.#removePeer(id, existing)
-    if (!this.#descriptions.has(id)) this.#descriptions.set(id, null)
-    const pc = new RTCPeerConnection(this.#config)
-    const managed = new ManagedConnection(pc, id, this.#descriptions, polite)
-    const peer: PeerState = {
-      pc,
-      managed,
-      polite,
-      makingOffer: false,
-      ignoreOffer: false,
-      settingRemoteAnswer: false,
-      pending: [],
-      graceTimer: null,
-      graceOver: false,
-      queue: Promise.resolve()
-    }
-    this.#peers.set(id, peer)
-    const alive = (): boolean => this.#peers.get(id) === peer
-
-    pc.addEventListener('icecandidate', (event) => {
-      if (!alive() || event.candidate === null) return
-      this.#signals.send('rtc:candidate', { for: id, candidate: event.candidate.toJSON() })
-    })
-    // Offers go through the same queue as incoming descriptions, so setLocalDescription(offer)
-    // and setRemoteDescription(offer) never overlap.
-    const offer = async (): Promise<void> => {
-      // Not stable: an exchange is under way; the browser fires negotiationneeded again
-      // when it is back to stable if there is still something to negotiate.
-      if (!alive() || pc.signalingState !== 'stable') return
-      try {
-        peer.makingOffer = true
-        await pc.setLocalDescription()
-        if (alive() && pc.localDescription !== null) {
-          this.#signals.send('rtc:sdp', { to: id, description: pc.localDescription.toJSON() })
-        }
-      } catch (err) {
-        if (alive()) this.#failed(id, 'negotiation-failed', err)
-      } finally {
-        peer.makingOffer = false
-      }
-    }
-    // The first exchange is offered by the member already in the pool (the impolite side):
-    // Chromium sometimes never gathers ICE candidates for an answer made right after its own
-    // first offer was rolled back, leaving the pair in 'new' for good. So the polite newcomer
-    // waits for that offer (up to FIRST_OFFER_GRACE, in case the peer is a client that only
-    // offers when it has something to send) instead of racing it.
-    pc.addEventListener('negotiationneeded', () => {
-      if (peer.polite && pc.remoteDescription === null && !peer.graceOver) {
-        if (peer.graceTimer === null) {
-          peer.graceTimer = setTimeout(() => {
-            peer.graceOver = true
-            if (pc.remoteDescription === null) this.#enqueue(peer, offer)
-          }, FIRST_OFFER_GRACE)
-        }
-        return
-      }
-      this.#enqueue(peer, offer)
-    })
-    // ICE restart on failure: the impolite side at once, the polite side only if the
-    // connection is still failed a moment later (so both do not offer at the same time).
-    pc.addEventListener('iceconnectionstatechange', () => {
-      if (!alive() || pc.iceConnectionState !== 'failed') return
-      if (!polite) {
-        pc.restartIce()
-        return
-      }
-      setTimeout(() => {
-        if (alive() && pc.iceConnectionState === 'failed') pc.restartIce()
-      }, POLITE_RESTART_DELAY)
-    })
-    pc.addEventListener('connectionstatechange', () => {
-      if (alive()) this.events.emit('statechange', { connection: managed, state: pc.connectionState })
-    })
-    pc.addEventListener('track', (event) => {
-      if (!alive()) return
-      this.events.dispatchEvent(poolTrackEvent(event, managed))
-    })
-    pc.addEventListener('datachannel', (event) => {
-      if (!alive()) return
-      this.events.dispatchEvent(poolDataChannelEvent(event, managed))
-    })
-
-    // Dispatched before anything else happens, so listeners can add media right away.
-    this.events.emit('peer', { connection: managed })
-    // The impolite side opens the first exchange even with nothing to send yet, so that the
-    // polite side never has to (see negotiationneeded above). Whatever the 'peer' listeners
-    // added is in this offer.
-    if (!polite) this.#enqueue(peer, offer)
-  }
-
-  #enqueue (peer: PeerState, work: () => Promise<void>): void {
-    peer.queue = peer.queue.then(work, work)
-  }
+  // Negotiation: frames for one peer go to its Peer.
 
   #onSdp (data: FrameData): void {
-    const id = data.peer
-    const description = data.description
-    if (typeof id !== 'string' || !isObject(description)) return
-    const peer = this.#peers.get(id)
-    if (peer === undefined) return
-    const desc = description as unknown as RTCSessionDescriptionInit
-    this.#enqueue(peer, async () => {
-      if (this.#peers.get(id) !== peer) return
-      const { pc } = peer
-      try {
-        // W3C perfect negotiation.
-        const readyForOffer = !peer.makingOffer && (pc.signalingState === 'stable' || peer.settingRemoteAnswer)
-        const collision = desc.type === 'offer' && !readyForOffer
-        peer.ignoreOffer = !peer.polite && collision
-        if (peer.ignoreOffer) return
-        peer.settingRemoteAnswer = desc.type === 'answer'
-        await pc.setRemoteDescription(desc)
-        peer.settingRemoteAnswer = false
-        const pending = peer.pending
-        peer.pending = []
-        for (const candidate of pending) await this.#addCandidate(peer, candidate)
-        if (desc.type === 'offer') {
-          await pc.setLocalDescription()
-          if (this.#peers.get(id) === peer && pc.localDescription !== null) {
-            this.#signals.send('rtc:sdp', { to: id, description: pc.localDescription.toJSON() })
-          }
-        }
-      } catch (err) {
-        peer.settingRemoteAnswer = false
-        if (this.#peers.get(id) === peer) this.#failed(id, 'negotiation-failed', err)
-      }
-    })
+    const peer = this.#peerNamed(data.peer)
+    if (peer !== undefined && isObject(data.description)) peer.receiveDescription(data.description as unknown as RTCSessionDescriptionInit)
   }
 
   #onCandidate (data: FrameData): void {
-    const id = data.from
-    const candidate = data.candidate
-    if (typeof id !== 'string' || !isObject(candidate)) return // null: end of candidates, nothing to do
-    const peer = this.#peers.get(id)
-    if (peer === undefined) return
-    this.#enqueue(peer, async () => {
-      if (this.#peers.get(id) !== peer) return
-      const init = candidate as RTCIceCandidateInit
-      if (peer.pc.remoteDescription === null) {
-        // Before any remote description: keep it for when one is set (rtcpool throws here).
-        // Kept even while ignoring a colliding offer: the peer may reuse these candidates
-        // (same ICE credentials) in the answer it sends after rolling back.
-        peer.pending.push(init)
-        return
-      }
-      await this.#addCandidate(peer, init)
-    })
+    const peer = this.#peerNamed(data.from)
+    // A null candidate (end of gathering) needs nothing done.
+    if (peer !== undefined && isObject(data.candidate)) peer.receiveCandidate(data.candidate as RTCIceCandidateInit)
   }
 
-  async #addCandidate (peer: PeerState, candidate: RTCIceCandidateInit): Promise<void> {
-    try {
-      await peer.pc.addIceCandidate(candidate)
-    } catch (err) {
-      // Candidates of an offer we ignored, or of a generation already replaced by an
-      // ICE restart, are expected to fail; anything else is worth reporting.
-      if (!peer.ignoreOffer && peer.pc.signalingState !== 'closed' && (err as Error)?.name !== 'OperationError') {
-        this.#failed(peer.managed.id, 'candidate-failed', err)
-      }
-    }
+  #peerNamed (id: unknown): Peer | undefined {
+    return typeof id === 'string' ? this.#peers.get(id) : undefined
   }
 
-  #failed (id: string, reason: string, err: unknown): void {
-    if (this.#closed) return
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
-    this.events.emit('error', { reason, message, peer: id })
+  #addPeer (id: string, polite: boolean): void {
+    const existing = this.#peers.get(id)
+    if (existing !== undefined) this.#removePeer(existing)
+    if (!this.#descriptions.has(id)) this.#descriptions.set(id, null)
+    const peer = new Peer({ id, polite, config: this.#config, descriptions: this.#descriptions }, this.#host)
+    this.#peers.set(id, peer)
+    // Dispatched before negotiation starts, so listeners can add media right away.
+    this.events.emit('peer', { connection: peer.connection })
+    peer.start()
   }
 
-  /**
-   * Sends a stream to every peer, now and later (the seed's `pool.add_media(media)`).
-   * Accepts a ManagedStream/RTCStream not yet attached to a pool, or a MediaStream.
-   */
-  add_media (media: MediaLike | MediaStream): MediaLike {
-    if (isMediaStream(media)) {
-      const factory = Pool.streamFactory
-      if (factory === null) throw new Error('add_media(MediaStream) needs the media module')
-      return factory(media, this)
-    }
-    media.attach(this)
-    return media
+  #removePeer (peer: Peer): void {
+    this.#peers.delete(peer.id)
+    peer.close()
+    this.events.emit('close', peer.connection)
+    this.#descriptions.delete(peer.id)
   }
 
-  /** `add_media` in camelCase. */
-  addMedia (media: MediaLike | MediaStream): MediaLike {
-    return this.add_media(media)
+  /** How a Peer reaches the server and the page. */
+  readonly #host: PeerHost = {
+    sendDescription: (peer, description) => { this.#signals.send('rtc:sdp', { to: peer.id, description }) },
+    sendCandidate: (peer, candidate) => { this.#signals.send('rtc:candidate', { for: peer.id, candidate }) },
+    failed: (peer, reason, err) => {
+      if (this.#closed) return
+      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+      this.events.emit('error', { reason, message, peer: peer.id })
+    },
+    statechange: (peer) => { this.events.emit('statechange', { connection: peer.connection, state: peer.pc.connectionState }) },
+    track: (peer, event) => { this.events.dispatchEvent(poolTrackEvent(event, peer.connection)) },
+    datachannel: (peer, event) => { this.events.dispatchEvent(poolDataChannelEvent(event, peer.connection)) }
   }
-
-  /** @internal set by media.ts to avoid an import cycle. */
-  static streamFactory: ((stream: MediaStream, pool: Pool) => MediaLike) | null = null
 }
 
-/** What `add_media` accepts: something with `attach(pool)` (a ManagedStream), or a MediaStream. */
-export interface MediaLike {
-  attach (pool: Pool): void
+/** The member an `rtc:close` or `rtc:describe` names (`id`, or `uid` as rtcpool 3.0.0 reads). */
+function memberId (data: FrameData): unknown {
+  return typeof data.id === 'string' ? data.id : data.uid
 }
 
 function isMediaStream (value: unknown): value is MediaStream {
   return typeof MediaStream !== 'undefined' && value instanceof MediaStream
 }
-
-const JOIN_ERRORS = new Set(['missing-pool', 'no-such-pool', 'join-denied', 'pool-full', 'already-joined'])
