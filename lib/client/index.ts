@@ -15,7 +15,7 @@ export type { MediaLike } from './pool'
 export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent } from './pool-events'
 export type { SignalError, SignallingEventMap } from './signalling'
 export type { DisconnectDetail, ReconnectOptions, WebSocketOptions } from './transceiver'
-export type { TrackKind } from './media'
+export type { MediaTarget, TrackKind } from './media'
 export type { FrameData } from '../protocol'
 
 /** rtcpool 3.x: `new signalling.websocket(ws)`. */

@@ -1,8 +1,7 @@
 // ManagedStream: sends a MediaStream's tracks to every peer of a pool, now and later.
 
 import type { ManagedConnection } from './connection'
-import { Pool } from './pool'
-import type { PoolEventMap } from './pool-events'
+import type { PoolEventMap, PoolEvents } from './pool-events'
 
 export type TrackKind = 'audio' | 'video'
 
@@ -10,6 +9,12 @@ function validKind (kind: unknown): asserts kind is TrackKind | null {
   if (kind !== null && kind !== 'audio' && kind !== 'video') {
     throw new Error(`Invalid track kind "${String(kind)}"`)
   }
+}
+
+/** What a ManagedStream sends to: a Pool (its `peer` and `close` events, its current connections). */
+export interface MediaTarget {
+  readonly events: PoolEvents
+  readonly connections: ManagedConnection[]
 }
 
 interface PeerMedia {
@@ -32,7 +37,7 @@ export class ManagedStream extends EventTarget {
   #tracks: MediaStreamTrack[]
   readonly #muted = new Set<MediaStreamTrack>()
   readonly #peers = new Map<string, PeerMedia>()
-  #pool: Pool | null = null
+  #pool: MediaTarget | null = null
   #closed = false
   readonly #onPeer = (event: PoolEventMap['peer']): void => { this.#addPeer(event.detail.connection) }
   readonly #onClose = (event: PoolEventMap['close']): void => {
@@ -46,7 +51,7 @@ export class ManagedStream extends EventTarget {
   }
 
   /** `new media.ManagedStream(stream, pool)`; `pool` may be given later through `pool.add_media(this)`. */
-  constructor (stream: MediaStream, pool: Pool | null = null) {
+  constructor (stream: MediaStream, pool: MediaTarget | null = null) {
     super()
     this.#source = stream
     this.#tracks = stream.getTracks()
@@ -55,7 +60,7 @@ export class ManagedStream extends EventTarget {
   }
 
   /** Starts sending to `pool`'s peers (what `pool.add_media(this)` calls). */
-  attach (pool: Pool): void {
+  attach (pool: MediaTarget): void {
     if (this.#pool === pool) return
     if (this.#pool !== null) throw new Error('This stream is already attached to a pool')
     if (this.#closed) throw new Error('This stream is closed')
@@ -169,7 +174,7 @@ export class ManagedStream extends EventTarget {
   }
 
   /** The pool this stream is sent to, or null. */
-  get pool (): Pool | null {
+  get pool (): MediaTarget | null {
     return this.#pool
   }
 
@@ -189,9 +194,7 @@ export class ManagedStream extends EventTarget {
  * `pool.add_media(media)`. A ManagedStream that is attached to a pool later.
  */
 export class RTCStream extends ManagedStream {
-  constructor (stream: MediaStream, pool: Pool | null = null) {
+  constructor (stream: MediaStream, pool: MediaTarget | null = null) {
     super(stream, pool)
   }
 }
-
-Pool.streamFactory = (stream, pool) => new ManagedStream(stream, pool)

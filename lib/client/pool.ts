@@ -5,6 +5,7 @@
 import { isObject, isProtocolType } from '../protocol'
 import type { FrameData, Reason } from '../protocol'
 import type { ManagedConnection } from './connection'
+import { ManagedStream } from './media'
 import { Peer } from './peer'
 import type { PeerHost } from './peer'
 import { PoolEvents, poolDataChannelEvent, poolTrackEvent } from './pool-events'
@@ -109,11 +110,7 @@ export class Pool {
    * Accepts a ManagedStream/RTCStream not yet attached to a pool, or a MediaStream.
    */
   add_media (media: MediaLike | MediaStream): MediaLike {
-    if (isMediaStream(media)) {
-      const factory = Pool.streamFactory
-      if (factory === null) throw new Error('add_media(MediaStream) needs the media module')
-      return factory(media, this)
-    }
+    if (isMediaStream(media)) return new ManagedStream(media, this)
     media.attach(this)
     return media
   }
@@ -122,9 +119,6 @@ export class Pool {
   addMedia (media: MediaLike | MediaStream): MediaLike {
     return this.add_media(media)
   }
-
-  /** @internal set by media.ts to avoid an import cycle. */
-  static streamFactory: ((stream: MediaStream, pool: Pool) => MediaLike) | null = null
 
   /** The ManagedConnection to peer `id`, or null. */
   getConnection (id: string): ManagedConnection | null {
