@@ -317,7 +317,8 @@ function fromEnv (spec: FlagSpec, env: NodeJS.ProcessEnv): { value: Value, sourc
 
 function parseError (err: unknown): never {
   const e = err as Error & { code?: string }
-  const option = /'(-[^' ]+)/.exec(e.message)?.[1]
+  // "Option '-p, --port <value>' argument missing": the long name is the one to show.
+  const option = /'(?:-\w, )?(--?[^' ]+)/.exec(e.message)?.[1]
   switch (e.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': throw new UsageError(`unknown option ${option ?? ''}`.trim())
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': throw new UsageError(`unexpected argument ${/'([^']*)'/.exec(e.message)?.[1] ?? ''}`.trim())

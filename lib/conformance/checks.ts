@@ -36,6 +36,20 @@ function check (condition: boolean, failure: string): asserts condition {
   if (!condition) throw new CheckFailure(failure)
 }
 
+interface Member {
+  conn: Connection
+  id: string
+}
+
+/** `from` sends `to` an rtc:sdp (or rtc:candidate); `to` must get it with the sender's id and the payload as sent. */
+async function relayed (from: Member, to: Member, kind: 'sdp' | 'candidate', payload: unknown, what: string): Promise<void> {
+  const [target, sender, field] = kind === 'sdp' ? ['to', 'peer', 'description'] : ['for', 'from', 'candidate']
+  from.conn.send(`rtc:${kind}`, { [target]: to.id, [field]: payload })
+  const got = await to.conn.expect(`rtc:${kind}`, what)
+  check(got[sender] === from.id, `${what} has ${sender} ${JSON.stringify(got[sender])}, expected the sender's id`)
+  check(isDeepStrictEqual(got[field], payload), `${what}: its ${field} differs from the one sent: ${JSON.stringify(got[field])}`)
+}
+
 /** After a relay the sender must not get an error: its next frames, up to a probe's answer, are checked. */
 async function noErrorFor (conn: Connection, what: string): Promise<void> {
   const frames = await conn.sync()
@@ -43,7 +57,7 @@ async function noErrorFor (conn: Connection, what: string): Promise<void> {
   check(error === undefined, `${what} was answered with ${error === undefined ? '' : summary(error)}`)
 }
 
-/** `conn` got nothing but what `allowed` accepts (checked after a round trip). */
+/** `conn` got nothing (ambient frames aside), checked after a round trip. */
 async function receivedNothing (conn: Connection, what: string): Promise<void> {
   const frames = await conn.sync()
   check(frames.length === 0, `${what}, yet it received ${frames.map(summary).join('; ')}`)
@@ -103,13 +117,8 @@ export const CHECKS: readonly Check[] = [
     covers: 'rtc:sdp',
     async run (ctx) {
       const [a, b] = await ctx.members(2)
-      a.conn.send('rtc:sdp', { to: b.id, description: OFFER })
-      const offer = await b.conn.expect('rtc:sdp', 'the relayed offer')
-      check(offer.peer === a.id, `relayed rtc:sdp has peer ${JSON.stringify(offer.peer)}, expected the sender's id`)
-      check(isDeepStrictEqual(offer.description, OFFER), 'the relayed description differs from the one sent')
-      b.conn.send('rtc:sdp', { to: a.id, description: ANSWER })
-      const answer = await a.conn.expect('rtc:sdp', 'the relayed answer')
-      check(answer.peer === b.id && isDeepStrictEqual(answer.description, ANSWER), 'the relayed answer differs from the one sent')
+      await relayed(a, b, 'sdp', OFFER, 'the relayed offer')
+      await relayed(b, a, 'sdp', ANSWER, 'the relayed answer')
       await noErrorFor(a.conn, 'a valid rtc:sdp')
     }
   },
@@ -118,10 +127,7 @@ export const CHECKS: readonly Check[] = [
     covers: 'rtc:candidate',
     async run (ctx) {
       const [a, b] = await ctx.members(2)
-      a.conn.send('rtc:candidate', { for: b.id, candidate: candidate(1) })
-      const got = await b.conn.expect('rtc:candidate', 'the relayed candidate')
-      check(got.from === a.id, `relayed rtc:candidate has from ${JSON.stringify(got.from)}, expected the sender's id`)
-      check(isDeepStrictEqual(got.candidate, candidate(1)), 'the relayed candidate differs from the one sent')
+      await relayed(a, b, 'candidate', candidate(1), 'the relayed candidate')
       await noErrorFor(a.conn, 'a valid rtc:candidate')
     }
   },
@@ -130,9 +136,7 @@ export const CHECKS: readonly Check[] = [
     covers: 'rtc:candidate null',
     async run (ctx) {
       const [a, b] = await ctx.members(2)
-      a.conn.send('rtc:candidate', { for: b.id, candidate: null })
-      const got = await b.conn.expect('rtc:candidate', 'the relayed end-of-candidates')
-      check(got.from === a.id && got.candidate === null, `end of candidates relayed as ${JSON.stringify(got)}`)
+      await relayed(a, b, 'candidate', null, 'the relayed end of candidates')
     }
   },
   {
@@ -229,7 +233,7 @@ export const CHECKS: readonly Check[] = [
       // The sender's round trip comes first: once it is answered, any relay has been written.
       const answers = await a.conn.sync()
       const leaked = await other.conn.sync()
-      check(leaked.length === 0, `relayed across pools: a member of another pool received ${leaked.map(summary).join('; ')}`)
+      check(leaked.length === 0, `relayed across pools: a member of another pool received ${leaked.map((m) => m.type).join(', ')}`)
       const reasons = answers.filter((m) => m.type === 'rtc:error').map((m) => m.data.reason)
       check(isDeepStrictEqual(reasons, ['unknown-peer', 'unknown-peer']), `frames to a member of another pool got ${reasons.length === 0 ? 'no rtc:error' : `rtc:error ${reasons.join(', ')}`}, expected unknown-peer twice`)
     }

@@ -78,8 +78,12 @@ export class Connection {
     track(conn)
     await new Promise<void>((resolve, reject) => {
       const onOpen = (): void => { cleanup(); resolve() }
-      const onError = (err: Error): void => { cleanup(); reject(new CheckFailure(conn.abortReason ?? `cannot connect to ${url}: ${err.message}`)) }
-      const onClose = (): void => { cleanup(); reject(new CheckFailure(conn.abortReason ?? `cannot connect to ${url}: closed during the handshake`)) }
+      const failed = (why: string): void => {
+        cleanup()
+        reject(new CheckFailure(conn.abortReason === null ? `cannot connect to ${url}: ${why}` : `${conn.abortReason} (waiting for the WebSocket handshake)`))
+      }
+      const onError = (err: Error): void => { failed(err.message) }
+      const onClose = (): void => { failed('closed during the handshake') }
       const cleanup = (): void => {
         conn.ws.off('open', onOpen)
         conn.ws.off('error', onError)
@@ -139,7 +143,8 @@ export class Connection {
     this.send(PROBE_TYPE)
     for (;;) {
       const m = await this.next(`the answer to a ${PROBE_TYPE} frame (rtc:error unknown-action)`)
-      if (m.type === 'rtc:error' && m.data.type === PROBE_TYPE) return before
+      // Its answer: the frame's type is context a server may leave out, so only another type rules it out.
+      if (m.type === 'rtc:error' && m.data.reason === 'unknown-action' && (m.data.type === undefined || m.data.type === PROBE_TYPE)) return before
       if (!AMBIENT.has(m.type)) before.push(m)
     }
   }

@@ -46,14 +46,14 @@ async function runOne (check: Check, opts: ConformanceOptions): Promise<CheckRes
   const started = performance.now()
   const why = `no answer within ${opts.timeout} ms`
   let timer: NodeJS.Timeout | undefined
-  // Not unref'd, unlike the sockets' grace timers: it is what guarantees that the check ends
-  // (a server that never answers leaves nothing else pending), and it is always cleared.
+  // Unref'd: while a check waits, one of its sockets (open or connecting) keeps the process alive.
   const deadline = new Promise<never>((resolve, reject) => {
     timer = setTimeout(() => {
       ctx.abort(why)
       // The check's own failure names what it waited for; this one is for a check that missed the abort.
       setImmediate(() => reject(new CheckFailure(why)))
     }, opts.timeout)
+    timer.unref()
   })
   const run = check.run(ctx)
   run.catch(() => {}) // when the deadline wins, the check's own rejection comes later
