@@ -30,6 +30,11 @@ async function conformance (config: ConformanceConfig): Promise<number> {
 }
 
 async function main (): Promise<void> {
+  // `... | head`: a reader that went away is not an error of this command.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    process.exit()
+  })
   let command
   try {
     command = parseCommand(process.argv.slice(2), process.env)

@@ -88,13 +88,11 @@ export const CHECKS: readonly Check[] = [
     covers: 'rule 1',
     async run (ctx) {
       const chosen = randomUUID()
-      const conn = await ctx.open()
-      conn.send('rtc:join', { pool: ctx.pool(), client_id: chosen, id: chosen, uid: chosen })
-      const joined = await conn.expect('rtc:joined')
+      const proposer = await ctx.join(ctx.pool(), { client_id: chosen, id: chosen, uid: chosen })
       const other = await ctx.join(ctx.pool())
-      for (const id of [joined.client_id, other.id]) check(UUID_V4.test(String(id)), `client_id ${JSON.stringify(id)} is not a UUID v4`)
-      check(joined.client_id !== chosen, 'the server took the id the client proposed')
-      check(joined.client_id !== other.id, 'two connections got the same id')
+      for (const { id } of [proposer, other]) check(UUID_V4.test(id), `client_id ${JSON.stringify(id)} is not a UUID v4`)
+      check(proposer.id !== chosen, 'the server took the id the client proposed')
+      check(proposer.id !== other.id, 'two connections got the same id')
     }
   },
   {

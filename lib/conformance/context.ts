@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { CheckFailure, Connection } from './connection'
+import { CheckFailure, Connection, summary } from './connection'
 
 /** Each check's sockets, pool names and time budget; `dispose()` closes whatever the check left open. */
 export class CheckContext {
@@ -25,11 +25,16 @@ export class CheckContext {
     return await Connection.open(this.url, (c) => { this.connections.push(c) })
   }
 
-  /** Opens a socket and joins `pool`; checks the `rtc:joined` it gets. */
-  async join (pool: string): Promise<{ conn: Connection, id: string, joined: Record<string, any> }> {
+  /** Opens a socket and joins `pool` (`extra`: more fields for the frame's data); checks the `rtc:joined` it gets. */
+  async join (pool: string, extra: Record<string, unknown> = {}): Promise<{ conn: Connection, id: string, joined: Record<string, any> }> {
     const conn = await this.open()
-    conn.send('rtc:join', { pool })
-    const joined = await conn.expect('rtc:joined', `rtc:joined for pool ${pool}`)
+    conn.send('rtc:join', { ...extra, pool })
+    const answer = await conn.next(`rtc:joined for pool ${pool}`)
+    if (answer.type === 'rtc:error' && answer.data.reason === 'no-such-pool') {
+      throw new CheckFailure('the join was refused with no-such-pool: the checks need a server that creates pools on first join (fastify-rtc-signal --public)')
+    }
+    if (answer.type !== 'rtc:joined') throw new CheckFailure(`expected rtc:joined for pool ${pool}, got ${summary(answer)}`)
+    const joined = answer.data
     const problem = joinedProblem(joined)
     if (problem !== null) throw new CheckFailure(`rtc:joined ${problem}`)
     return { conn, id: joined.client_id, joined }
