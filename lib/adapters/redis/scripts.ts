@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto'
  *   P..'pools'          set   pool names (for listing)
  *   P..'seq'            the event counter
  *   P..'epoch'          a random value set once: a different value means Redis lost its data
- * Channels:
+ * Channels (formats: codec.ts):
  *   P..'ev:'..name      the pool's events, JSON: {t:'j',s,id,n,d} join, {t:'l',s,id} leave,
  *                       {t:'d',s,id,d} describe, {t:'c',s} close
  *   P..'to:'..node      frames for one process: 'd'..id..' '..frame (deliver), 'k'..id..' '..reason (kick)
