@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from '../adapter'
+import { applyInbound, type ApplyContext } from './apply'
 import { Channels } from './channels'
 import { PendingJoins } from './joins'
 import { Liveness } from './liveness'
 import { Resync } from './resync'
 import { Lifecycle, type ClusterState } from './state'
 import { EventStream } from './stream'
-import type { Description, Inbound, PoolEvent, PoolInfo, PoolSettings, Snapshot, Transport } from './transport'
+import type { Description, Inbound, PoolInfo, PoolSettings, Snapshot, Transport } from './transport'
 
 /** How long an operation waits for its own event to come back through the stream before applying it directly. */
 const STREAM_WAIT_MS = 5000
@@ -72,7 +73,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     this.host = host
     this.node = host.node
     this.log = host.log.child({ adapter: transport.name.toLowerCase() })
-    this.stream = new EventStream((item) => this.apply(item), this.log, STREAM_WAIT_MS)
+    // `applying` (below) is complete before anything can arrive: connect() comes last.
+    this.stream = new EventStream((item) => applyInbound(applying, item), this.log, STREAM_WAIT_MS)
     this.channels = new Channels(transport, host)
     this.joins = new PendingJoins({
       host,
@@ -105,6 +107,15 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       leaving: (id) => this.leaving.has(id),
       takeDropped: () => { const n = this.dropped; this.dropped = 0; return n }
     })
+    const applying: ApplyContext = {
+      host,
+      log: this.log,
+      lifecycle: this.lifecycle,
+      channels: this.channels,
+      joins: this.joins,
+      leaving: (id) => this.leaving.has(id),
+      resync: (reason) => this.resync.request(reason)
+    }
     try {
       await transport.connect(this.node, this.log, { message: (item) => this.onMessage(item), ready: () => this.onReady(), down: () => this.onDown() })
       await this.liveness.beat()
@@ -167,44 +178,6 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     if (this.lifecycle.state === 'closed') return
     if (item.type === 'pool' && !this.channels.has(item.pool)) return
     this.stream.push(item)
-  }
-
-  private apply (item: Inbound): void {
-    if (item.type === 'deliver') this.host.deliver(item.target, item.text)
-    else if (item.type === 'kick') this.host.kickLocal(item.target, item.reason)
-    else this.applyEvent(item.pool, item.event)
-  }
-
-  private applyEvent (pool: string, e: PoolEvent): void {
-    const { host } = this
-    switch (e.type) {
-      case 'join':
-        if (!this.joins.onEvent(pool, e.member, e.seq)) host.applyJoin(pool, e.member, e.seq)
-        break
-      case 'leave': {
-        const view = host.view(pool)
-        const mine = view !== undefined && e.seq > view.seq ? view.members.get(e.id) : undefined
-        if (mine?.endpoint !== undefined && !this.leaving.has(e.id) && this.lifecycle.state !== 'closing') {
-          // Another process removed a member that is alive here: it took this process for dead
-          // (its liveness key expired). Keep the member and re-announce it.
-          this.log.warn({ peer: e.id, pool }, 'rtc: a live member was removed by another process (liveness key expired?): re-announcing')
-          this.resync.request('members removed by another process')
-        } else {
-          host.applyLeave(pool, e.id, e.seq)
-          this.channels.unsubscribeIfIdle(pool)
-        }
-        break
-      }
-      case 'describe':
-        host.applyDescribe(pool, e.id, e.description, e.seq)
-        break
-      case 'close': {
-        const view = host.view(pool)
-        if (view !== undefined && e.seq > view.seq) host.applyClose(pool)
-        this.channels.unsubscribeIfIdle(pool)
-        break
-      }
-    }
   }
 
   /** Resolves true once the stream has applied event `seq` of a subscribed pool; false if it cannot (stream down, timeout). */
