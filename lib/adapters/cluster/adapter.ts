@@ -92,6 +92,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       node: this.node,
       ttl: this.options.ttl,
       ready: () => this.usable,
+      processed: () => this.stream.processed,
+      lostData: () => this.stream.rebase(),
       resync: (reason) => this.resync.request(reason),
       reaped: (removed) => this.emit('reap', removed)
     })
@@ -209,17 +211,17 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     const ch = this.channels.borrow(pool)
     this.leaving.add(id)
     try {
-      let inStream = false
       if (this.transport.writable) {
         try {
           const seq = await this.transport.leave(pool, id)
-          if (seq > 0) inStream = await this.applied(pool, seq)
+          if (seq > 0) await this.applied(pool, seq)
         } catch (err) {
           this.log.warn({ err, pool, peer: id }, `rtc: could not remove a member in ${this.transport.name} (it is removed when ${this.transport.name} is back)`)
         }
       }
-      // Idempotent: a no-op when the stream applied it already.
-      if (!inStream) this.host.applyLeave(pool, id)
+      // Applied here whether or not its event came back (a no-op when the stream applied it), and
+      // only then forgotten: its own leave event must never look like a removal by another process.
+      this.host.applyLeave(pool, id)
     } finally {
       this.leaving.delete(id)
       this.channels.release(pool, ch)

@@ -10,6 +10,10 @@ export interface LivenessContext {
   ttl: number
   /** The connections are up, so a round can run. */
   ready: () => boolean
+  /** The highest event seq this process has seen. */
+  processed: () => number
+  /** The backend lost its data: what was numbered before means nothing now. */
+  lostData: () => void
   /** This process must re-announce its members (taken for dead, or the backend lost its data). */
   resync: (reason: string) => void
   /** A round of reaping finished (for tests and monitoring). */
@@ -20,15 +24,18 @@ export interface LivenessContext {
  * Liveness: each process refreshes a mark with a TTL and, in the same round, removes the members of
  * processes whose mark expired (the backend does that atomically, so each member is removed and
  * announced once however many survivors reap at once). A heartbeat also tells this process when
- * it was itself taken for dead, or when the backend lost its data (its epoch changed).
+ * it was itself taken for dead, or when the backend lost its data: its epoch is not the one last
+ * seen (every heartbeat offers a fresh one, which the backend keeps only when it has none), or its
+ * event counter is below an event already seen.
  */
 export class Liveness {
   /** The backend's data set as last seen. */
   private epoch: string | null = null
-  private readonly epochCandidate = randomUUID()
   private timer: NodeJS.Timeout | null = null
   /** The first heartbeat went through: this process is known to the cluster. */
   announced = false
+  /** A data loss was seen that no resync has repaired yet. */
+  private lost = false
 
   constructor (private readonly ctx: LivenessContext) {}
 
@@ -52,26 +59,38 @@ export class Liveness {
 
   /** Refreshes this process's liveness; notices when it was taken for dead or the backend lost its data. */
   async beat (): Promise<void> {
-    const { known, epoch } = await this.heartbeat()
     const first = !this.announced
+    const { known } = await this.heartbeat()
     this.announced = true
-    const lostData = this.epoch !== null && epoch !== this.epoch
-    this.epoch = epoch
     if (first) return
-    if (lostData) this.ctx.resync(`${this.ctx.transport.name} lost its data`)
+    if (this.lost) this.ctx.resync(`${this.ctx.transport.name} lost its data`)
     else if (!known) this.ctx.resync('this process was taken for dead')
   }
 
-  /** A heartbeat for a resync: true when the backend's data set is not the one last seen. */
-  async checkEpoch (): Promise<boolean> {
-    const previous = this.epoch
-    const { epoch } = await this.heartbeat()
-    this.epoch = epoch
-    return previous !== null && epoch !== previous
+  /** A heartbeat for a resync: true when the backend lost its data since the last repair. */
+  async checkData (): Promise<boolean> {
+    await this.heartbeat()
+    return this.lost
   }
 
-  private async heartbeat (): Promise<{ known: boolean, epoch: string }> {
-    return await this.ctx.transport.heartbeat(this.ctx.node, this.ctx.ttl, this.epochCandidate)
+  /** A resync has rebuilt everything from the backend's data as it is now. */
+  repaired (): void {
+    this.lost = false
+  }
+
+  private async heartbeat (): Promise<{ known: boolean }> {
+    const { transport, node, ttl, log } = this.ctx
+    const processed = this.ctx.processed()
+    const reply = await transport.heartbeat(node, ttl, randomUUID())
+    const newEpoch = this.epoch !== null && reply.epoch !== this.epoch
+    const counterBack = reply.seq < processed
+    this.epoch = reply.epoch
+    if ((newEpoch || counterBack) && !this.lost) {
+      this.lost = true
+      log.warn({ newEpoch, counter: reply.seq, processed }, `rtc: ${transport.name} lost its data (a new epoch, or an event counter below what was seen): re-announcing members, rebuilding views`)
+      this.ctx.lostData()
+    }
+    return reply
   }
 
   private async reap (): Promise<void> {

@@ -70,7 +70,7 @@ export class Resync {
     stream.hold()
     try {
       await transport.resubscribe(channels.names())
-      const lostData = await this.ctx.liveness.checkEpoch()
+      const lostData = await this.ctx.liveness.checkData()
       const local = new Set<string>()
       let readded = 0
       let seq = 0
@@ -106,6 +106,7 @@ export class Resync {
       }
       for (const pool of channels.names()) channels.unsubscribeIfIdle(pool)
       if (seq > stream.processed || lostData) stream.advance(seq, true)
+      if (lostData) this.ctx.liveness.repaired()
       const wasDown = lifecycle.state === 'recovering'
       if (lifecycle.resyncing) lifecycle.to('live', reason)
       this.ctx.log.info({ reason, readded, dropped: this.ctx.takeDropped() }, wasDown

@@ -61,6 +61,14 @@ export class EventStream {
     this.waiters = still
   }
 
+  /**
+   * The backend lost its data: its counter starts again, so no seq seen so far says what is
+   * applied. Until events (or a resync) advance it again, waiters wait instead of resolving at once.
+   */
+  rebase (): void {
+    this.processed = 0
+  }
+
   /** Resolves true once event `seq` is applied; false if it does not come back in time. */
   applied (seq: number, pool: string): Promise<boolean> {
     if (seq <= this.processed) return Promise.resolve(true)

@@ -51,6 +51,8 @@ export interface HeartbeatReply {
   known: boolean
   /** A value set once per data set: a different one means the backend lost its data. */
   epoch: string
+  /** The event counter now: below an event already seen means the backend lost its data. */
+  seq: number
 }
 
 /** What a transport reports; called in the order the backend delivered. */
@@ -100,7 +102,7 @@ export interface Transport {
   /** Every pool. */
   list (): Promise<Snapshot[]>
   locate (id: string): Promise<{ pool: string, node: string } | null>
-  /** Refreshes this process's liveness for `ttl` ms; sets the epoch to `epochCandidate` if there is none. */
+  /** Refreshes this process's liveness for `ttl` ms; sets the epoch to `epochCandidate` if there is none (pass a fresh one each time). */
   heartbeat (node: string, ttl: number, epochCandidate: string): Promise<HeartbeatReply>
   /** Removes the members of processes whose liveness expired (or of `node`, now): what was removed. */
   reap (node?: string): Promise<Array<{ node: string, members: number }>>

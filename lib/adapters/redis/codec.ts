@@ -80,10 +80,10 @@ export function decodeJoinReply (raw: unknown): JoinReply {
   return { status: 'elsewhere' }
 }
 
-/** Reads the heartbeat script's reply: {known (1|0), epoch}. */
+/** Reads the heartbeat script's reply: {known (1|0), epoch, seq}. */
 export function decodeHeartbeat (raw: unknown): HeartbeatReply {
-  const [known, epoch] = raw as [number, string]
-  return { known: Number(known) === 1, epoch: String(epoch) }
+  const [known, epoch, seq] = raw as [number, string, number]
+  return { known: Number(known) === 1, epoch: String(epoch), seq: Number(seq) }
 }
 
 /** Reads the reap script's reply: {node, members removed, ...}. */
