@@ -5,6 +5,7 @@ import { applyInbound, type ApplyContext } from './apply'
 import { Channels } from './channels'
 import { PendingJoins } from './joins'
 import { Liveness } from './liveness'
+import { Relay } from './relay'
 import { Resync } from './resync'
 import { Lifecycle, type ClusterState } from './state'
 import { EventStream } from './stream'
@@ -40,7 +41,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   private host!: AdapterHost
   private log!: FastifyBaseLogger
   private node = ''
-  private readonly lifecycle = new Lifecycle((state, previous, reason) => this.emit('state', state, previous, reason))
+  private readonly lifecycle = new Lifecycle((state, previous, reason) => this.changed(state, previous, reason))
+  private readonly relay: Relay
   private stream!: EventStream
   private channels!: Channels
   private joins!: PendingJoins
@@ -48,12 +50,11 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   private resync!: Resync
   /** Members whose leave is in flight here: their leave event is not a removal by another process. */
   private readonly leaving = new Set<string>()
-  /** Frames for other processes dropped since the last report. */
-  private dropped = 0
   private readonly unavailable: JoinOutcome
 
   constructor (private readonly transport: Transport, private readonly options: ClusterOptions) {
     super()
+    this.relay = new Relay(transport, this.lifecycle)
     this.unavailable = Object.freeze({
       ok: false,
       reason: 'join-denied',
@@ -107,7 +108,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       joins: this.joins,
       liveness: this.liveness,
       leaving: (id) => this.leaving.has(id),
-      takeDropped: () => { const n = this.dropped; this.dropped = 0; return n }
+      takeDropped: () => this.relay.takeDropped()
     })
     const applying: ApplyContext = {
       host,
@@ -131,6 +132,12 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     if (!transport.ready) this.onDown() // lost again before it went live
   }
 
+  private changed (state: ClusterState, previous: ClusterState, reason: string): void {
+    if (state === 'live') this.relay.flush()
+    else if (state === 'down' || state === 'closed') this.relay.discard()
+    this.emit('state', state, previous, reason)
+  }
+
   /** Commands and the stream work. */
   private get usable (): boolean {
     return this.lifecycle.state !== 'closed' && this.transport.ready
@@ -146,7 +153,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       this.lifecycle.to('down', 'connection lost again') // the outage is logged already
     } else if (state === 'live' || state === 'resyncing') {
       this.lifecycle.to('down', 'connection lost')
-      this.log.error({ dropped: this.dropped }, `rtc: lost ${this.transport.name}: serving local members only, refusing joins and dropping relay to other processes until it is back`)
+      this.log.error({ dropped: this.relay.droppedSoFar }, `rtc: lost ${this.transport.name}: serving local members only, refusing joins and dropping relay to other processes until it is back`)
       // Nothing more will come back through the stream: finish what waits for it.
       this.stream.abandon()
       this.joins.settle()
@@ -276,11 +283,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       this.host.deliver(targetId, text)
       return
     }
-    if (!this.transport.writable) {
-      this.dropped++
-      return
-    }
-    this.transport.publish(node, { type: 'deliver', target: targetId, text }).catch(() => { this.dropped++ })
+    this.relay.send(node, { type: 'deliver', target: targetId, text })
   }
 
   async kick (node: string, targetId: string, reason: string): Promise<void> {

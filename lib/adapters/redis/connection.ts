@@ -56,9 +56,18 @@ export class RedisConnections {
     let cmd = settings.client
     if (cmd === undefined) {
       const Redis = await loadIoredis()
-      // Commands fail at once while Redis is unreachable instead of queueing without bound; RESP2
+      // Commands fail at once while Redis is unreachable instead of queueing without bound, and
+      // those in flight when the connection drops fail too (maxRetriesPerRequest 0) instead of being
+      // sent again after the reconnection: by then they are stale (a relayed frame would reach a peer
+      // told its sender had left, a script would replay into a Redis that lost its data). RESP2
       // (ioredis 6 defaults to RESP3) and auto-pipelining each cut the cost of a relayed frame by a fifth or more.
-      cmd = new Redis(settings.url, { enableOfflineQueue: false, enableAutoPipelining: true, protocol: 2, connectionName: `rtc-cmd-${node}` })
+      cmd = new Redis(settings.url, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        enableAutoPipelining: true,
+        protocol: 2,
+        connectionName: `rtc-cmd-${node}`
+      })
     }
     const sub = cmd.duplicate({ enableOfflineQueue: true, enableAutoPipelining: false, autoResubscribe: true, protocol: 2, connectionName: `rtc-sub-${node}` })
     const connections = new RedisConnections(cmd, sub, settings.client === undefined, log)

@@ -28,7 +28,9 @@ export interface RedisAdapterOptions {
   url?: string
   /**
    * An ioredis client to send commands with, instead of `url`. The adapter duplicates it for its
-   * subscriber connection (closed with the app); the client itself stays yours to close.
+   * subscriber connection (closed with the app); the client itself stays yours to close. Create it
+   * with `enableOfflineQueue: false, maxRetriesPerRequest: 0`, as the adapter does for its own:
+   * otherwise commands in flight when Redis goes away are sent again when it is back, stale.
    */
   client?: RedisClient
   /** Prefix of every key and channel, so several clusters can share one Redis. Default `rtc:`. */

@@ -99,8 +99,10 @@ export class RedisTransport implements Transport {
     try {
       return await cmd.evalsha(script.sha, 0, this.prefix, ...args)
     } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-      return await cmd.eval(script.text, 0, this.prefix, ...args)
+      if (String((err as Error).message).startsWith('NOSCRIPT')) return await cmd.eval(script.text, 0, this.prefix, ...args)
+      // In flight when the connection dropped: it may or may not have run, and is not sent again.
+      if (cmd.status !== 'ready') throw this.unavailable(`connection lost (${(err as Error).message})`)
+      throw err
     }
   }
 
