@@ -10,6 +10,7 @@ import { SCRIPTS } from '../../lib/adapters/redis/scripts'
 import { rule9Violations } from '../adapter-contract'
 import { Client, listen, type Tap } from '../helpers'
 import { RedisServer, announceSkip, freePort, redisMissing } from './redis'
+import { knowsExactly, trackPeers, until } from './watch'
 
 const SDP = { type: 'offer', sdp: 'v=0\r\n' }
 
@@ -129,6 +130,30 @@ if (missing !== null) {
     t.same(m, { type: 'rtc:stop', data: {} }, 'the close it missed')
     t.equal((await a.closed).code, 1000)
     t.same(await b.expect('rtc:stop'), {})
+  })
+
+  t.test('Redis loses its data while connected (FLUSHALL): the heartbeat notices, a pool created by server code lives on', async (t) => {
+    const { apps: [one, two], adapters } = await pair(t, 600) // a heartbeat every 200 ms
+    await one.app.rtcPools.createPool('keep')
+    const a = await open(one.url)
+    await a.join('keep')
+    const b = await open(two.url)
+    await b.join('keep')
+    await a.expect('rtc:peer')
+    const known = [trackPeers(a), trackPeers(b)]
+    const rebuilt = adapters.map(async (adapter) => await transition(adapter, 'resyncing', 'live'))
+    await raw.flushall()
+    await Promise.all(rebuilt)
+    t.ok(await until(a, () => knowsExactly(known[0], [b.id])), 'a knows b again')
+    t.ok(await until(b, () => knowsExactly(known[1], [a.id])), 'b knows a again')
+    t.same((await two.app.rtcPools.get('keep'))?.members.map((m) => m.id), [a.id, b.id], 'both members are back in Redis')
+    b.close()
+    t.ok(await until(a, () => !known[0].has(b.id)), 'b left')
+    const mark = a.received.length
+    t.same(await two.app.rtcPools.get('keep'), { name: 'keep', maxMembers: 32, persistent: true, members: [{ id: a.id, description: null, node: one.app.rtcPools.node }] }, 'the pool lives on, with a only')
+    await a.sync()
+    t.same(a.received.slice(mark, -1), [], 'nothing more')
+    t.notOk(a.received.some((m) => m.type === 'rtc:stop'), 'never stopped')
   })
 
   t.test('a given ioredis client: used for commands, duplicated for the subscriber, left open', async (t) => {
