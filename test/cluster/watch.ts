@@ -3,7 +3,7 @@
 import type { Client, Message } from '../helpers'
 
 /**
- * The peers `c` may name (PROTOCOL.md rule 9): rtc:joined's peers and each rtc:peer, minus each
+ * The peers `c` may name (docs/protocol.md, rule 9): rtc:joined's peers and each rtc:peer, minus each
  * rtc:close; kept up to date as frames arrive (what it received so far is replayed first).
  */
 export function trackPeers (c: Client): Set<string> {

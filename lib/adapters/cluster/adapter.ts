@@ -28,11 +28,14 @@ export interface ClusterOptions {
  * - Every change is applied to this process's views from the ordered stream (EventStream): an
  *   operation started here resolves once its own event has come back (or, when the stream is down,
  *   is applied directly). Joins: PendingJoins. Frames for local members come through the same
- *   stream, so a process sees a join before any frame that follows from it (PROTOCOL.md rules 4, 9).
+ *   stream, so a process sees a join before any frame that follows from it (docs/protocol.md, rules 4 and 9).
+ * - Frames for members on other processes (Relay): published while live, held while this
+ *   process's membership is rebuilt, dropped while there is no connection.
  * - Liveness (Liveness): a mark per process with a TTL; survivors remove the members of the dead.
  * - Backend lost (state `down`): local members keep being served, joins are refused with
- *   `join-denied`, relay to other processes is dropped; when it is back this process re-announces
- *   its members and resyncs its views (Resync).
+ *   `join-denied`; when it is back (or when it lost its data, or took this process for dead) this
+ *   process re-announces its members and resyncs its views (Resync).
+ * - The states and their transitions: state.ts.
  *
  * Emits, for tests and monitoring: 'state' (state, previous, reason) on every transition, and
  * 'reap' (removed) after each liveness round.

@@ -8,7 +8,7 @@ const MAX_HELD = 10_000
  * Frames for members on other processes. Published at once while live. While this process's
  * membership is being rebuilt (a resync, or an outage with the command connection up), they are
  * held and published, in order, once it is live again: a member that the backend had lost is
- * announced again first, so no peer gets a frame from a member it was told had left (PROTOCOL.md
+ * announced again first, so no peer gets a frame from a member it was told had left (docs/protocol.md,
  * rule 9). With no connection, they are dropped (counted for the log).
  */
 export class Relay {

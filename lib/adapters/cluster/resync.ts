@@ -108,7 +108,7 @@ export class Resync {
       if (seq > stream.processed || lostData) stream.advance(seq, true)
       if (lostData) this.ctx.liveness.repaired()
       const wasDown = lifecycle.state === 'recovering'
-      if (lifecycle.resyncing) lifecycle.to('live', reason)
+      if (lifecycle.rebuilding) lifecycle.to('live', reason)
       this.ctx.log.info({ reason, readded, dropped: this.ctx.takeDropped() }, wasDown
         ? `rtc: ${transport.name} is back: members re-announced, views resynced`
         : 'rtc: members re-announced, views resynced')

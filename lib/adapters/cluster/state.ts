@@ -39,8 +39,8 @@ export class Lifecycle {
     return this.current === 'live' || this.current === 'resyncing'
   }
 
-  /** The backend's data is being re-read (resync after being taken for dead, or recovery after an outage). */
-  get resyncing (): boolean {
+  /** Membership is being rebuilt from the backend (a resync while live, or recovery after an outage). */
+  get rebuilding (): boolean {
     return this.current === 'resyncing' || this.current === 'recovering'
   }
 
