@@ -1,4 +1,4 @@
-// A small ssp-v2 server that behaves as PyRTC 2.0.x does where PROTOCOL.md says this project
+// A small ssp-v2 server that behaves as PyRTC 2.0.x does where docs/protocol.md says this project
 // differs: it relays rtc:sdp/rtc:candidate to any id on the server, across pools (rule 3); its
 // loop dies on a frame that is not JSON; it keeps empty pools (rule 6). Everything else follows
 // the protocol, so the conformance command must report exactly those differences.

@@ -1,5 +1,5 @@
 /**
- * The ssp-v2 checks (PROTOCOL.md), each a named case with the rule or error reason it covers.
+ * The ssp-v2 checks (docs/protocol.md), each a named case with the rule or error reason it covers.
  * They use only the wire, so they run against any server: this project, PyRTC, a port.
  */
 import { randomUUID } from 'node:crypto'
@@ -14,7 +14,7 @@ export interface CheckSettings {
 
 export interface Check {
   name: string
-  /** The rule or reason it covers, as PROTOCOL.md names it. */
+  /** The rule or reason it covers, as docs/protocol.md names it. */
   covers: string
   /** Why it does not run with these settings, or null. */
   skip?: (settings: CheckSettings) => string | null
