@@ -27,7 +27,7 @@ export const REASON_MESSAGES: Readonly<Record<Reason, string>> = {
   'invalid-json': 'The frame is not valid JSON',
   'invalid-frame': 'A frame must be a JSON object {"type": string, "data": object} sent as text',
   'unknown-action': 'The protocol has no such rtc: message',
-  'missing-pool': 'rtc:join needs a non-empty pool name within the length limit',
+  'missing-pool': 'rtc:join needs a non-empty pool name within the length limit, in well-formed Unicode',
   'no-such-pool': 'That pool does not exist',
   'join-denied': 'The join was refused',
   'pool-full': 'The pool is at its member limit',
@@ -92,9 +92,18 @@ export function isCandidate (value: unknown): value is Record<string, unknown> |
   return value === null || isObject(value)
 }
 
-/** A pool name: a non-empty string of at most `maxLength` characters (the same rule for frames, URLs and server code). */
+/**
+ * A pool name: a non-empty string of at most `maxLength` characters, well-formed Unicode (no lone
+ * surrogate, which Redis would store as U+FFFD: another name). The same rule for frames, URLs and
+ * server code, on every adapter.
+ */
 export function isPoolName (value: unknown, maxLength: number): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= maxLength
+  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && isWellFormed(value)
+}
+
+/** String.prototype.isWellFormed (Node 20; ES2024, newer than this project's TypeScript lib). */
+function isWellFormed (value: string): boolean {
+  return (value as unknown as { isWellFormed: () => boolean }).isWellFormed()
 }
 
 /** A peer id a client names: any non-empty string (an unknown one is `unknown-peer`, not malformed). */

@@ -86,3 +86,16 @@ test('every error reason of the protocol', async (t) => {
   t.equal(x.ws.readyState, 1, 'the connection stays open after every error')
   t.equal(c.ws.readyState, 1)
 })
+
+test('a pool name that is not well-formed Unicode (a lone surrogate) is refused in frames and in server code', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false })
+  const c = await Client.open(`${url}/rtc`)
+  for (const pool of ['x\ud800', '\udc00', 'a\udfffb']) {
+    c.send('rtc:join', { pool })
+    t.match(await c.expect('rtc:error'), { reason: 'missing-pool', type: 'rtc:join' }, JSON.stringify(pool))
+    await t.rejects(app.rtcPools.createPool(pool), { code: 'FST_RTC_INVALID_POOL_NAME' })
+    await t.rejects(app.rtcPools.get(pool), { code: 'FST_RTC_INVALID_POOL_NAME' })
+  }
+  t.same(await app.rtcPools.list(), [], 'no pool was made of it')
+  t.equal((await c.join('x\ud800\udc00')).pool, 'x\ud800\udc00', 'a surrogate pair (one astral character) is fine')
+})

@@ -172,7 +172,7 @@ export class PoolManager {
   #assertPoolName (name: unknown): asserts name is string {
     const max = this.#parts.options.maxPoolNameLength
     if (!isPoolName(name, max)) {
-      throw new errors.FST_RTC_INVALID_POOL_NAME(`expected a non-empty string of at most ${max} characters`)
+      throw new errors.FST_RTC_INVALID_POOL_NAME(`expected a non-empty string of at most ${max} characters, in well-formed Unicode`)
     }
   }
 }

@@ -159,7 +159,7 @@ export class Session implements Connection {
     }
     const requested = data.pool === undefined && endpoint.boundPool !== null ? endpoint.boundPool : data.pool
     if (!isPoolName(requested, maxPoolNameLength)) {
-      this.#refuse('missing-pool', `rtc:join needs "pool": a non-empty string of at most ${maxPoolNameLength} characters`, { type: JOIN })
+      this.#refuse('missing-pool', `rtc:join needs "pool": a non-empty string of at most ${maxPoolNameLength} characters, in well-formed Unicode`, { type: JOIN })
       return
     }
     if (endpoint.boundPool !== null && requested !== endpoint.boundPool) {
