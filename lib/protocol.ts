@@ -162,8 +162,28 @@ export interface ErrorContext {
   [key: string]: unknown
 }
 
+/** Longest client string an `rtc:error` echoes (in its context or its message). */
+export const MAX_ECHO_LENGTH = 128
+
+/** A client string fit to echo: at most MAX_ECHO_LENGTH characters, a longer one cut and ending with '…'. */
+export function clip (value: string): string {
+  if (value.length <= MAX_ECHO_LENGTH) return value
+  let end = MAX_ECHO_LENGTH - 1
+  const last = value.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end-- // never keep half of a surrogate pair
+  return value.slice(0, end) + '…'
+}
+
+/** `rtc:error`: string members of the context come from the client, so each is cut by `clip`. */
 export function errorMessage (reason: Reason, message: string = REASON_MESSAGES[reason], context: ErrorContext = {}): string {
-  return frame('rtc:error', { ...context, message, reason })
+  const data: Record<string, unknown> = {}
+  for (const key in context) {
+    const value = context[key]
+    data[key] = typeof value === 'string' ? clip(value) : value
+  }
+  data.message = message
+  data.reason = reason
+  return frame('rtc:error', data)
 }
 
 /** An application event sent by server code. */

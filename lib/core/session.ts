@@ -4,7 +4,7 @@ import type { Adapter } from '../adapters/adapter'
 import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook } from '../options'
 import {
   CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
-  isSessionDescription, parseFrame, sdpMessage, type ErrorContext, type FrameData, type Reason
+  isSessionDescription, parseFrame, sdpMessage, clip, type ErrorContext, type FrameData, type Reason
 } from '../protocol'
 import type { LeaveReason, MemberInfo } from '../types'
 import type { ClusterView, Connection } from './cluster-view'
@@ -102,7 +102,7 @@ export class Session implements Connection {
         return
     }
     if (isProtocolType(type)) {
-      this.#refuse('unknown-action', `The protocol has no message "${type}"`, { type })
+      this.#refuse('unknown-action', `The protocol has no message "${clip(type)}"`, { type })
       return
     }
     const { events } = this.#ctx
@@ -141,7 +141,7 @@ export class Session implements Connection {
     }
     const target = view.members.get(to)
     if (target === undefined) {
-      this.#refuse('unknown-peer', `No member "${to}" in your pool`, { type, to })
+      this.#refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
       return
     }
     this.#ctx.cluster.route(target, text)
@@ -163,7 +163,7 @@ export class Session implements Connection {
       return
     }
     if (endpoint.boundPool !== null && requested !== endpoint.boundPool) {
-      this.#refuse('join-denied', `This connection is bound to pool "${endpoint.boundPool}" by its URL`, { type: JOIN, pool: requested })
+      this.#refuse('join-denied', `This connection is bound to pool "${clip(endpoint.boundPool)}" by its URL`, { type: JOIN, pool: requested })
       return
     }
     this.#joining = true
