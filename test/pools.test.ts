@@ -163,3 +163,15 @@ test('PoolManager API: describe before join, kick, send, broadcast, application 
   t.equal(pools.endpoint(a.id)?.pool, 'api')
   t.same(pools.stats(), { connections: 2, pools: 1 })
 })
+
+test('kick with a reason over 123 bytes: cut to 123 bytes of whole characters, and the member still goes', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false })
+  const [a, b, c] = await joinAll(url, 'kick', 3)
+  await app.rtcPools.kick(b.id, 'é'.repeat(100)) // 200 bytes in UTF-8
+  t.same(await b.closed, { code: 1008, reason: 'é'.repeat(61) }, '122 bytes: the 62nd é would not fit whole')
+  t.same(await a.expect('rtc:close'), { id: b.id, uid: b.id })
+  await app.rtcPools.kick(c.id, 'x'.repeat(500))
+  t.same(await c.closed, { code: 1008, reason: 'x'.repeat(123) })
+  t.same(await a.expect('rtc:close'), { id: c.id, uid: c.id })
+  t.same((await app.rtcPools.get('kick'))?.members.map((m) => m.id), [a.id])
+})
