@@ -3,7 +3,7 @@ import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
 import type { Endpoint } from './core/endpoint'
 import type { Description } from './types'
-import { boolean, describeValue, fn, integer, invalid, plainObject } from './validate'
+import { boolean, describeValue, fn, integer, invalid, knownKeys, plainObject } from './validate'
 
 /** Where the WebSocket routes live: `GET {prefix}` and `GET {prefix}/:pool`. */
 export const DEFAULT_PREFIX = '/rtc'
@@ -89,6 +89,24 @@ export interface NormalizedOptions {
   readonly adapter: Adapter | null
 }
 
+/** Every option key: a misspelt one fails registration. TypeScript keeps the list complete. */
+const OPTION_KEYS = Object.keys({
+  prefix: true,
+  privatePools: true,
+  maxMembers: true,
+  maxPoolNameLength: true,
+  maxPayload: true,
+  maxBufferedBytes: true,
+  heartbeatInterval: true,
+  rateLimit: true,
+  allowedOrigins: true,
+  joinHook: true,
+  routeOptions: true,
+  websocket: true,
+  demo: true,
+  adapter: true
+} satisfies Record<keyof RtcSignalOptions, true>)
+
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
@@ -133,6 +151,7 @@ function normalizeAdapter (value: unknown): Adapter | null {
 /** Validates the caller's options once, at registration, and returns a frozen copy with every default filled in. */
 export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOptions {
   const o = plainObject<RtcSignalOptions>('options', opts)
+  knownKeys(o, OPTION_KEYS)
   return Object.freeze({
     prefix: normalizePrefix(o.prefix),
     privatePools: boolean('privatePools', o.privatePools, DEFAULT_PRIVATE_POOLS),

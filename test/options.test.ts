@@ -77,3 +77,17 @@ test('a plain GET on a WebSocket route is a 404, not a hang', async (t) => {
   t.equal((await app.inject('/rtc')).statusCode, 404)
   t.equal((await app.inject('/rtc/lobby')).statusCode, 404)
 })
+
+test('an unknown option key fails register, naming it and suggesting the nearest known key', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ privatePool: false }, /"privatePool".*did you mean "privatePools"\?/],
+    [{ maxMember: 4 }, /"maxMember".*did you mean "maxMembers"\?/],
+    [{ heartbeatIntervall: 1000 }, /"heartbeatIntervall".*did you mean "heartbeatInterval"\?/],
+    [{ colour: 'red' }, /"colour": unknown option(?!.*did you mean)/]
+  ]
+  for (const [opts, message] of cases) {
+    const app = Fastify()
+    await t.rejects(async () => { await app.register(rtcSignal, opts as RtcSignalOptions); await app.ready() }, { code: 'FST_RTC_INVALID_OPTION', message }, Object.keys(opts)[0])
+    await app.close()
+  }
+})
