@@ -24,6 +24,12 @@ export const DEFAULT_RATE_LIMIT_WINDOW = 1000
 /** A connection that sends this many times its limit in one window is closed with 1008. */
 export const RATE_LIMIT_CLOSE_FACTOR = 2
 
+// Hardening: how long a socket may take to join, a join hook to answer, a reader to drain.
+/** A page joins right after connecting; a socket that has not joined by then is closed (1008 'join timeout'). 0 = off. */
+export const DEFAULT_JOIN_TIMEOUT = 20_000
+/** Upper bound of every timeout option: Node's timers hold a signed 32-bit number of milliseconds. */
+export const MAX_TIMEOUT = 2 ** 31 - 1
+
 export interface JoinContext {
   /** The pool name the client asked for (or the one in the route path). */
   pool: string
@@ -70,6 +76,9 @@ export interface RtcSignalOptions {
   demo?: boolean
   /** The cluster bus; the default keeps everything in this process. */
   adapter?: Adapter
+  // Hardening
+  /** Milliseconds a socket may stay without joining a pool; 0 disables. */
+  joinTimeout?: number
 }
 
 export interface NormalizedOptions {
@@ -87,6 +96,7 @@ export interface NormalizedOptions {
   readonly websocket: WebsocketPluginOptions
   readonly demo: boolean
   readonly adapter: Adapter | null
+  readonly joinTimeout: number
 }
 
 /** Every option key: a misspelt one fails registration. TypeScript keeps the list complete. */
@@ -104,13 +114,15 @@ const OPTION_KEYS = Object.keys({
   routeOptions: true,
   websocket: true,
   demo: true,
-  adapter: true
+  adapter: true,
+  joinTimeout: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
-  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter'>
+  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
+  'joinTimeout'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -166,6 +178,7 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     routeOptions: Object.freeze({ ...plainObject<RouteShorthandOptions>('routeOptions', o.routeOptions) }),
     websocket: Object.freeze({ ...plainObject<WebsocketPluginOptions>('websocket', o.websocket) }),
     demo: boolean('demo', o.demo, false),
-    adapter: normalizeAdapter(o.adapter)
+    adapter: normalizeAdapter(o.adapter),
+    joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT)
   })
 }

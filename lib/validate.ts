@@ -23,10 +23,11 @@ export function describeValue (value: unknown): string {
   }
 }
 
-export function integer (name: string, value: unknown, fallback: number, min: number): number {
+export function integer (name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw invalid(name, `expected an integer >= ${min}, got ${describeValue(value)}`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`
+    throw invalid(name, `expected an integer ${range}, got ${describeValue(value)}`)
   }
   return value
 }

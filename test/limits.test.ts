@@ -98,3 +98,20 @@ test('a slow reader is dropped instead of buffering without bound; its peers get
   raw.resume()
   t.equal(fast.ws.readyState, 1, 'the sender is unaffected')
 })
+
+test('joinTimeout: a socket that has not joined in time is closed with 1008; one that joined stays', async (t) => {
+  const { app, url } = await listen(t, { privatePools: true, joinTimeout: 200 })
+  await app.rtcPools.createPool('room')
+  const member = await Client.open(`${url}/rtc`)
+  await member.join('room')
+  const refused = await Client.open(`${url}/rtc`)
+  refused.send('rtc:join', { pool: 'nowhere' })
+  t.match(await refused.expect('rtc:error'), { reason: 'no-such-pool' })
+  const idle = await Client.open(`${url}/rtc`)
+  t.same(await refused.closed, { code: 1008, reason: 'join timeout' }, 'a refused join does not count as joined')
+  t.same(await idle.closed, { code: 1008, reason: 'join timeout' })
+  // the member's timer would have fired before the idle socket's: it was cleared on join
+  t.same(await member.sync(), [])
+  t.equal(member.ws.readyState, 1, 'a member is never closed for it')
+  t.same(app.rtcPools.stats(), { connections: 1, pools: 1 })
+})

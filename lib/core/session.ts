@@ -8,6 +8,7 @@ import {
 } from '../protocol'
 import type { LeaveReason, MemberInfo } from '../types'
 import type { ClusterView, Connection } from './cluster-view'
+import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike } from './endpoint'
@@ -21,6 +22,7 @@ export interface SessionContext {
   readonly adapter: Adapter
   readonly events: ManagerEmitter
   readonly log: FastifyBaseLogger
+  readonly clock: Clock
 }
 
 const COMPLETED = Promise.resolve()
@@ -37,6 +39,8 @@ export class Session implements Connection {
   readonly #rate: RateCounter | null
   /** A join is in progress (hook, rule or adapter pending). */
   #joining = false
+  /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
+  #joinTimer: TimerHandle | null = null
 
   constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
     const { rateLimit, maxBufferedBytes } = ctx.options
@@ -48,6 +52,7 @@ export class Session implements Connection {
     socket.on('pong', () => endpoint.pong())
     socket.on('error', (err) => request.log.debug({ err, peer: endpoint.id }, 'rtc: socket error'))
     socket.on('close', (code) => this.#onClose(code))
+    if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
   }
 
@@ -190,6 +195,7 @@ export class Session implements Connection {
       return
     }
     if (outcome.created === true) events.emit('pool-created', { pool })
+    this.#clearJoinTimer()
     if (endpoint.closed) {
       // The socket closed while the adapter was admitting it: undo, so its peers see it leave. A socket
       // that was already gone when the join was applied is a member without endpoint: take it out by id.
@@ -278,7 +284,22 @@ export class Session implements Connection {
     this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
   }
 
+  /** `joinTimeout` passed without a join: a socket that only holds a connection open is let go. */
+  #joinTimedOut (): void {
+    this.#joinTimer = null
+    if (this.endpoint.pool !== null || this.endpoint.closed) return
+    this.#log.debug({ peer: this.endpoint.id }, 'rtc: no join within joinTimeout, closing')
+    this.endpoint.close(CLOSE_CODES.policy, 'join timeout')
+  }
+
+  #clearJoinTimer (): void {
+    if (this.#joinTimer === null) return
+    this.#ctx.clock.clearTimeout(this.#joinTimer)
+    this.#joinTimer = null
+  }
+
   #onClose (code: number): void {
+    this.#clearJoinTimer()
     this.endpoint.markClosed()
     this.#ctx.cluster.remove(this.endpoint.id)
     this.#log.debug({ peer: this.endpoint.id, code }, 'rtc: disconnected')
