@@ -27,6 +27,8 @@ export const RATE_LIMIT_CLOSE_FACTOR = 2
 // Hardening: how long a socket may take to join, a join hook to answer, a reader to drain.
 /** A page joins right after connecting; a socket that has not joined by then is closed (1008 'join timeout'). 0 = off. */
 export const DEFAULT_JOIN_TIMEOUT = 20_000
+/** A join hook that has not answered by then is taken as a refusal (join-denied); its late answer is ignored. */
+export const DEFAULT_JOIN_HOOK_TIMEOUT = 10_000
 /** Upper bound of every timeout option: Node's timers hold a signed 32-bit number of milliseconds. */
 export const MAX_TIMEOUT = 2 ** 31 - 1
 
@@ -79,6 +81,8 @@ export interface RtcSignalOptions {
   // Hardening
   /** Milliseconds a socket may stay without joining a pool; 0 disables. */
   joinTimeout?: number
+  /** Milliseconds the join hook has to answer before the join is refused. */
+  joinHookTimeout?: number
 }
 
 export interface NormalizedOptions {
@@ -97,6 +101,7 @@ export interface NormalizedOptions {
   readonly demo: boolean
   readonly adapter: Adapter | null
   readonly joinTimeout: number
+  readonly joinHookTimeout: number
 }
 
 /** Every option key: a misspelt one fails registration. TypeScript keeps the list complete. */
@@ -115,14 +120,15 @@ const OPTION_KEYS = Object.keys({
   websocket: true,
   demo: true,
   adapter: true,
-  joinTimeout: true
+  joinTimeout: true,
+  joinHookTimeout: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
   'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
-  'joinTimeout'>
+  'joinTimeout' | 'joinHookTimeout'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -179,6 +185,7 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     websocket: Object.freeze({ ...plainObject<WebsocketPluginOptions>('websocket', o.websocket) }),
     demo: boolean('demo', o.demo, false),
     adapter: normalizeAdapter(o.adapter),
-    joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT)
+    joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT),
+    joinHookTimeout: integer('joinHookTimeout', o.joinHookTimeout, DEFAULT_JOIN_HOOK_TIMEOUT, 1, MAX_TIMEOUT)
   })
 }

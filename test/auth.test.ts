@@ -143,3 +143,26 @@ test('a token in the query string never reaches the logs', async (t) => {
   t.match(logs, /rtc: joined/, 'the join is logged')
   t.notMatch(logs, /tok-5ec7e7/, 'the token is not')
 })
+
+test('joinHookTimeout: a hook that never answers is join-denied; its late answer is ignored; a retry works', async (t) => {
+  let release!: (result: { pool: string }) => void
+  let calls = 0
+  const { app, url } = await listen(t, {
+    privatePools: false,
+    joinHookTimeout: 200,
+    joinHook: async () => {
+      if (++calls === 1) return await new Promise<{ pool: string }>((resolve) => { release = resolve })
+      return true
+    }
+  })
+  const c = await Client.open(`${url}/rtc`)
+  c.send('rtc:join', { pool: 'room' })
+  c.send('rtc:join', { pool: 'room' })
+  t.match(await c.expect('rtc:error'), { reason: 'already-joined', message: /join is in progress/ }, 'a second join while the hook runs')
+  t.match(await c.expect('rtc:error'), { reason: 'join-denied', pool: 'room', message: 'the join hook did not answer within 200 ms' })
+  const joined = await c.join('room')
+  t.equal(joined.pool, 'room', 'a retry on the same socket works')
+  release({ pool: 'elsewhere' })
+  t.same(await c.sync(), [], 'the late answer does nothing')
+  t.same((await app.rtcPools.list()).map((p) => [p.name, p.members.map((m) => m.id)]), [['room', [c.id]]])
+})

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
-import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook } from '../options'
+import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook, type JoinHookResult } from '../options'
 import {
   CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
   isSessionDescription, parseFrame, sdpMessage, clip, type ErrorContext, type FrameData, type Reason
@@ -27,6 +27,8 @@ export interface SessionContext {
 
 const COMPLETED = Promise.resolve()
 const JOIN = 'rtc:join'
+/** What a join hook that did not answer within joinHookTimeout is taken to have answered. */
+const HOOK_TIMED_OUT = Symbol('join hook timed out')
 
 /**
  * One socket's life, from the upgrade to the close: every frame it sends goes through the
@@ -158,8 +160,12 @@ export class Session implements Connection {
   async #join (data: FrameData): Promise<void> {
     const { endpoint } = this
     const { maxPoolNameLength } = this.#ctx.options
-    if (endpoint.pool !== null || this.#joining) {
-      this.#refuse('already-joined', `This connection is already in pool "${endpoint.pool ?? ''}"`, { type: JOIN, pool: endpoint.pool ?? undefined })
+    if (this.#joining) {
+      this.#refuse('already-joined', 'A join is in progress on this connection: wait for its answer', { type: JOIN })
+      return
+    }
+    if (endpoint.pool !== null) {
+      this.#refuse('already-joined', `This connection is already in pool "${clip(endpoint.pool)}"`, { type: JOIN, pool: endpoint.pool })
       return
     }
     const requested = data.pool === undefined && endpoint.boundPool !== null ? endpoint.boundPool : data.pool
@@ -215,11 +221,17 @@ export class Session implements Connection {
     }
     let result
     try {
-      result = await hook(endpoint.request, { pool: requested, endpoint })
+      result = await this.#callHook(hook, requested)
     } catch (err) {
       this.#log.info({ peer: endpoint.id, pool: requested, err }, 'rtc: join refused by the join hook')
       const message = err instanceof Error && err.message !== '' ? err.message : undefined
       this.#refuse('join-denied', message, { type: JOIN, pool: requested })
+      return null
+    }
+    if (result === HOOK_TIMED_OUT) {
+      const ms = this.#ctx.options.joinHookTimeout
+      this.#log.warn({ peer: endpoint.id, pool: requested, joinHookTimeout: ms }, 'rtc: the join hook did not answer in time: join refused')
+      this.#refuse('join-denied', `the join hook did not answer within ${ms} ms`, { type: JOIN, pool: requested })
       return null
     }
     if (result === false) return refuse()
@@ -241,6 +253,20 @@ export class Session implements Connection {
       }
     }
     return pool
+  }
+
+  /** The hook's answer, or HOOK_TIMED_OUT when it has none within joinHookTimeout (a late one is then ignored). */
+  async #callHook (hook: JoinHook, requested: string): Promise<JoinHookResult | typeof HOOK_TIMED_OUT> {
+    const { clock, options } = this.#ctx
+    let timer: TimerHandle | undefined
+    const timeout = new Promise<typeof HOOK_TIMED_OUT>((resolve) => {
+      timer = unrefTimeout(clock, () => resolve(HOOK_TIMED_OUT), options.joinHookTimeout)
+    })
+    try {
+      return await Promise.race([hook(this.endpoint.request, { pool: requested, endpoint: this.endpoint }), timeout])
+    } finally {
+      clock.clearTimeout(timer as TimerHandle)
+    }
   }
 
   /** True when the pool's rule allows this endpoint; a refusal is answered here. */
