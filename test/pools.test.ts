@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { Writable } from 'node:stream'
 import { Client, joinAll, listen } from './helpers'
 
 test('pools of 2 to 10 members: join, relay between every pair, describe, leave, stop', async (t) => {
@@ -174,4 +175,24 @@ test('kick with a reason over 123 bytes: cut to 123 bytes of whole characters, a
   t.same(await c.closed, { code: 1008, reason: 'x'.repeat(123) })
   t.same(await a.expect('rtc:close'), { id: c.id, uid: c.id })
   t.same((await app.rtcPools.get('kick'))?.members.map((m) => m.id), [a.id])
+})
+
+test('private server: a join to a pool nobody created is logged at info once per name, for at most 1,000 names', async (t) => {
+  const lines: Array<{ level: number, msg: string, pool?: string }> = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const { url } = await listen(t, { privatePools: true, rateLimit: false }, { logger: { level: 'info', stream } })
+  const hints = (): Array<{ level: number, msg: string, pool?: string }> => lines.filter((l) => /createPool/.test(l.msg))
+  const c = await Client.open(`${url}/rtc`)
+  for (const pool of ['ghost', 'ghost', 'other', 'ghost']) {
+    c.send('rtc:join', { pool })
+    t.match(await c.expect('rtc:error'), { reason: 'no-such-pool', pool })
+  }
+  t.same(hints().map((l) => [l.level, l.pool]), [[30, 'ghost'], [30, 'other']], 'once per pool name, at info')
+  t.match(hints()[0].msg, /rtcPools\.createPool.*privatePools: false/)
+  for (const pool of [...Array.from({ length: 1100 }, (_, i) => `n${i}`), 'ghost']) {
+    c.send('rtc:join', { pool })
+    await c.expect('rtc:error') // one at a time: a join sent while one is in progress is already-joined
+  }
+  t.equal(hints().filter((l) => l.pool !== undefined).length, 1000, 'at most 1,000 names are remembered and logged')
+  t.equal(lines.filter((l) => /no more are logged/.test(l.msg)).length, 1, 'and it says when it stops')
 })

@@ -38,7 +38,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const events = new Emitter<PoolManagerEvents>(log)
   const cluster = new ClusterView(adapter, events, log)
   const clock = deps.clock ?? SYSTEM_CLOCK
-  const context: SessionContext = { options, cluster, adapter, events, log, clock }
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, unknownPools: new Set() }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
   }, clock)

@@ -23,10 +23,14 @@ export interface SessionContext {
   readonly events: ManagerEmitter
   readonly log: FastifyBaseLogger
   readonly clock: Clock
+  /** Pools that do not exist which a client asked a private server for, logged once each (at most MAX_UNKNOWN_POOLS_LOGGED). */
+  readonly unknownPools: Set<string>
 }
 
 const COMPLETED = Promise.resolve()
 const JOIN = 'rtc:join'
+/** How many names of pools that do not exist a private server remembers, to log each once. */
+const MAX_UNKNOWN_POOLS_LOGGED = 1000
 /** What a join hook that did not answer within joinHookTimeout is taken to have answered. */
 const HOOK_TIMED_OUT = Symbol('join hook timed out')
 
@@ -197,6 +201,7 @@ export class Session implements Connection {
     const member: MemberInfo = { id: endpoint.id, description: endpoint.description, node: cluster.node }
     const outcome = await adapter.join(pool, member, { create: !options.privatePools, maxMembers: options.maxMembers })
     if (!outcome.ok) {
+      if (outcome.reason === 'no-such-pool') this.#hintUnknownPool(pool)
       this.#refuse(outcome.reason, 'message' in outcome ? outcome.message : undefined, { type: JOIN, pool })
       return
     }
@@ -253,6 +258,19 @@ export class Session implements Connection {
       }
     }
     return pool
+  }
+
+  /** A private server was asked for a pool nobody created: say once per name how to fix it (a forgotten createPool is the usual cause). */
+  #hintUnknownPool (pool: string): void {
+    const { log, options, unknownPools } = this.#ctx
+    if (!options.privatePools || unknownPools.has(pool) || unknownPools.size > MAX_UNKNOWN_POOLS_LOGGED) return
+    if (unknownPools.size === MAX_UNKNOWN_POOLS_LOGGED) {
+      unknownPools.add('') // a pool name is never empty: marks the end of logging
+      log.info(`rtc: ${MAX_UNKNOWN_POOLS_LOGGED} pools that do not exist were asked for: no more are logged`)
+      return
+    }
+    unknownPools.add(pool)
+    log.info({ pool }, 'rtc: a join asked for a pool that does not exist; this server is private (privatePools: true), so only pools made with rtcPools.createPool can be joined: call rtcPools.createPool, or set privatePools: false')
   }
 
   /** The hook's answer, or HOOK_TIMED_OUT when it has none within joinHookTimeout (a late one is then ignored). */
