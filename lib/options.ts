@@ -29,6 +29,8 @@ export const RATE_LIMIT_CLOSE_FACTOR = 2
 export const DEFAULT_JOIN_TIMEOUT = 20_000
 /** A join hook that has not answered by then is taken as a refusal (join-denied); its late answer is ignored. */
 export const DEFAULT_JOIN_HOOK_TIMEOUT = 10_000
+/** Bytes of a description as JSON (UTF-8): a display name and a role need a few dozen; 32 of them fit in one rtc:joined. */
+export const DEFAULT_MAX_DESCRIPTION_BYTES = 4096
 /** Upper bound of every timeout option: Node's timers hold a signed 32-bit number of milliseconds. */
 export const MAX_TIMEOUT = 2 ** 31 - 1
 
@@ -83,6 +85,8 @@ export interface RtcSignalOptions {
   joinTimeout?: number
   /** Milliseconds the join hook has to answer before the join is refused. */
   joinHookTimeout?: number
+  /** Largest description, in bytes of JSON (UTF-8). */
+  maxDescriptionBytes?: number
 }
 
 export interface NormalizedOptions {
@@ -102,6 +106,23 @@ export interface NormalizedOptions {
   readonly adapter: Adapter | null
   readonly joinTimeout: number
   readonly joinHookTimeout: number
+  readonly maxDescriptionBytes: number
+}
+
+/**
+ * Bytes of the largest `rtc:joined` a pool of `maxMembers` can send: each member's id twice and
+ * its description, plus the envelope. It must fit a socket's queue (`maxBufferedBytes`).
+ */
+export function largestJoined (maxMembers: number, maxDescriptionBytes: number): number {
+  return maxMembers * (maxDescriptionBytes + 100) + 200
+}
+
+/** FST_RTC_INVALID_OPTION (naming `name`) when a pool of `maxMembers` could send an rtc:joined over `maxBufferedBytes`. */
+export function assertJoinedFits (name: string, limits: { maxMembers: number, maxDescriptionBytes: number, maxBufferedBytes: number }): void {
+  const { maxMembers, maxDescriptionBytes, maxBufferedBytes } = limits
+  const bytes = largestJoined(maxMembers, maxDescriptionBytes)
+  if (bytes <= maxBufferedBytes) return
+  throw invalid(name, `the largest rtc:joined, maxMembers × (maxDescriptionBytes + 100) + 200 = ${maxMembers} × ${maxDescriptionBytes + 100} + 200 = ${bytes} bytes, would not fit maxBufferedBytes (${maxBufferedBytes}): raise maxBufferedBytes or lower maxMembers or maxDescriptionBytes`)
 }
 
 /** Every option key: a misspelt one fails registration. TypeScript keeps the list complete. */
@@ -121,14 +142,15 @@ const OPTION_KEYS = Object.keys({
   demo: true,
   adapter: true,
   joinTimeout: true,
-  joinHookTimeout: true
+  joinHookTimeout: true,
+  maxDescriptionBytes: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
   'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
-  'joinTimeout' | 'joinHookTimeout'>
+  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -170,7 +192,7 @@ function normalizeAdapter (value: unknown): Adapter | null {
 export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOptions {
   const o = plainObject<RtcSignalOptions>('options', opts)
   knownKeys(o, OPTION_KEYS)
-  return Object.freeze({
+  const options = Object.freeze({
     prefix: normalizePrefix(o.prefix),
     privatePools: boolean('privatePools', o.privatePools, DEFAULT_PRIVATE_POOLS),
     maxMembers: integer('maxMembers', o.maxMembers, DEFAULT_MAX_MEMBERS, 1),
@@ -186,6 +208,9 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     demo: boolean('demo', o.demo, false),
     adapter: normalizeAdapter(o.adapter),
     joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT),
-    joinHookTimeout: integer('joinHookTimeout', o.joinHookTimeout, DEFAULT_JOIN_HOOK_TIMEOUT, 1, MAX_TIMEOUT)
+    joinHookTimeout: integer('joinHookTimeout', o.joinHookTimeout, DEFAULT_JOIN_HOOK_TIMEOUT, 1, MAX_TIMEOUT),
+    maxDescriptionBytes: integer('maxDescriptionBytes', o.maxDescriptionBytes, DEFAULT_MAX_DESCRIPTION_BYTES, 1)
   })
+  assertJoinedFits('maxBufferedBytes', options)
+  return options
 }

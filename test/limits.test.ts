@@ -76,7 +76,7 @@ test('maxPayload holds even when the app registered @fastify/websocket with a la
 })
 
 test('a slow reader is dropped instead of buffering without bound; its peers get rtc:close', async (t) => {
-  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 64 * 1024 })
+  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 64 * 1024, maxMembers: 8 })
   const [fast, slow, watcher] = await joinAll(url, 'slow', 3)
   // stop reading: the kernel buffers fill, then the server's queue grows past maxBufferedBytes
   const raw = (slow.ws as unknown as { _socket: Socket })._socket

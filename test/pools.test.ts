@@ -196,3 +196,20 @@ test('private server: a join to a pool nobody created is logged at info once per
   t.equal(hints().filter((l) => l.pool !== undefined).length, 1000, 'at most 1,000 names are remembered and logged')
   t.equal(lines.filter((l) => /no more are logged/.test(l.msg)).length, 1, 'and it says when it stops')
 })
+
+test('maxDescriptionBytes: describe() with a larger description throws FST_RTC_DESCRIPTION_TOO_LARGE (413)', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false, maxDescriptionBytes: 1000 })
+  const [a, b] = await joinAll(url, 'd', 2)
+  const early = await Client.open(`${url}/rtc`)
+  early.send('hello')
+  const { endpoint } = await app.rtcPools.once('event')
+  const big = { name: 'x'.repeat(1000) }
+  for (const id of [a.id, endpoint.id]) {
+    await t.rejects(app.rtcPools.describe(id, big), { code: 'FST_RTC_DESCRIPTION_TOO_LARGE', statusCode: 413 })
+  }
+  await t.rejects(app.rtcPools.describe(a.id, '€'.repeat(333)), { code: 'FST_RTC_DESCRIPTION_TOO_LARGE' }, '1,001 bytes of UTF-8 in 335 characters')
+  t.same(await b.sync(), [], 'no rtc:describe went out')
+  await app.rtcPools.describe(a.id, { name: 'x'.repeat(989) }) // {"name":"..."}: 11 + 989 = 1,000 bytes
+  t.equal((await b.expect('rtc:describe')).description.name.length, 989)
+  t.same((await early.join('d')).descriptions[early.id], null, 'the refused description was not kept for the join')
+})

@@ -251,9 +251,9 @@ export class Session implements Connection {
     }
     if ('description' in result) {
       try {
-        endpoint.description = checkDescription(result.description)
+        endpoint.description = checkDescription(result.description, this.#ctx.options.maxDescriptionBytes)
       } catch (err) {
-        this.#log.error({ peer: endpoint.id, pool: requested, err }, 'rtc: the join hook set a description that is not JSON')
+        this.#log.error({ peer: endpoint.id, pool: requested, err }, 'rtc: the join hook set a description that is not JSON or is over maxDescriptionBytes')
         return refuse()
       }
     }
