@@ -19,6 +19,8 @@ export const errors = {
   FST_RTC_INVALID_EVENT: createError('FST_RTC_INVALID_EVENT', 'Invalid application event: %s', 400, TypeError),
   /** A description that cannot be sent as JSON (undefined, a function, a cycle, a bigint). */
   FST_RTC_INVALID_DESCRIPTION: createError('FST_RTC_INVALID_DESCRIPTION', 'Invalid description: %s', 400, TypeError),
+  /** A description larger than `maxDescriptionBytes` (bytes of its JSON, UTF-8). */
+  FST_RTC_DESCRIPTION_TOO_LARGE: createError('FST_RTC_DESCRIPTION_TOO_LARGE', 'Description too large: %s', 413, RangeError),
   /** A WebSocket upgrade from an Origin not in `allowedOrigins` (answered before the upgrade). */
   FST_RTC_ORIGIN_FORBIDDEN: createError('FST_RTC_ORIGIN_FORBIDDEN', 'Origin "%s" is not allowed', 403),
   /** The Redis adapter cannot reach Redis (a server call while reconnecting, or no Redis at startup). */

@@ -143,3 +143,50 @@ test('a token in the query string never reaches the logs', async (t) => {
   t.match(logs, /rtc: joined/, 'the join is logged')
   t.notMatch(logs, /tok-5ec7e7/, 'the token is not')
 })
+
+test('joinHookTimeout: a hook that never answers is join-denied; its late answer is ignored; a retry works', async (t) => {
+  let release!: (result: { pool: string }) => void
+  let calls = 0
+  const { app, url } = await listen(t, {
+    privatePools: false,
+    joinHookTimeout: 200,
+    joinHook: async () => {
+      if (++calls === 1) return await new Promise<{ pool: string }>((resolve) => { release = resolve })
+      return true
+    }
+  })
+  const c = await Client.open(`${url}/rtc`)
+  c.send('rtc:join', { pool: 'room' })
+  c.send('rtc:join', { pool: 'room' })
+  t.match(await c.expect('rtc:error'), { reason: 'already-joined', message: /join is in progress/ }, 'a second join while the hook runs')
+  t.match(await c.expect('rtc:error'), { reason: 'join-denied', pool: 'room', message: 'the join hook did not answer within 200 ms' })
+  const joined = await c.join('room')
+  t.equal(joined.pool, 'room', 'a retry on the same socket works')
+  release({ pool: 'elsewhere' })
+  t.same(await c.sync(), [], 'the late answer does nothing')
+  t.same((await app.rtcPools.list()).map((p) => [p.name, p.members.map((m) => m.id)]), [['room', [c.id]]])
+})
+
+test('maxDescriptionBytes: a join hook that sets a larger description is join-denied and logged at error', async (t) => {
+  const lines: Array<{ level: number, msg: string }> = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const { url } = await listen(t, {
+    privatePools: false,
+    maxDescriptionBytes: 4096,
+    joinHook: (request) => {
+      const { size, char } = request.query as Record<string, string>
+      return { description: { n: char.repeat(Number(size)) } } // {"n":"..."}: 8 bytes + the string's UTF-8
+    }
+  }, { logger: { level: 'info', stream } })
+  const fits = await Client.open(`${url}/rtc?size=4088&char=x`)
+  t.equal((await fits.join('p')).descriptions[fits.id].n.length, 4088, 'exactly 4,096 bytes is fine')
+  for (const [size, char] of [[4089, 'x'], [2045, 'é']] as const) {
+    const c = await Client.open(`${url}/rtc?size=${size}&char=${encodeURIComponent(char)}`)
+    c.send('rtc:join', { pool: 'p' })
+    t.match(await c.expect('rtc:error'), { reason: 'join-denied', pool: 'p' }, `${size} × ${char}: over 4,096 bytes of UTF-8`)
+  }
+  t.same(await fits.sync(), [], 'nobody was announced')
+  const logged = lines.filter((l) => /description/.test(l.msg))
+  t.same(logged.map((l) => l.level), [50, 50], 'logged at error: the server set it')
+  t.match(logged[0], { msg: /maxDescriptionBytes/ })
+})

@@ -76,7 +76,7 @@ test('maxPayload holds even when the app registered @fastify/websocket with a la
 })
 
 test('a slow reader is dropped instead of buffering without bound; its peers get rtc:close', async (t) => {
-  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 64 * 1024 })
+  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 64 * 1024, maxMembers: 8 })
   const [fast, slow, watcher] = await joinAll(url, 'slow', 3)
   // stop reading: the kernel buffers fill, then the server's queue grows past maxBufferedBytes
   const raw = (slow.ws as unknown as { _socket: Socket })._socket
@@ -97,4 +97,21 @@ test('a slow reader is dropped instead of buffering without bound; its peers get
   t.equal(app.rtcPools.endpoint(slow.id), undefined, 'the server let go of it')
   raw.resume()
   t.equal(fast.ws.readyState, 1, 'the sender is unaffected')
+})
+
+test('joinTimeout: a socket that has not joined in time is closed with 1008; one that joined stays', async (t) => {
+  const { app, url } = await listen(t, { privatePools: true, joinTimeout: 200 })
+  await app.rtcPools.createPool('room')
+  const member = await Client.open(`${url}/rtc`)
+  await member.join('room')
+  const refused = await Client.open(`${url}/rtc`)
+  refused.send('rtc:join', { pool: 'nowhere' })
+  t.match(await refused.expect('rtc:error'), { reason: 'no-such-pool' })
+  const idle = await Client.open(`${url}/rtc`)
+  t.same(await refused.closed, { code: 1008, reason: 'join timeout' }, 'a refused join does not count as joined')
+  t.same(await idle.closed, { code: 1008, reason: 'join timeout' })
+  // the member's timer would have fired before the idle socket's: it was cleared on join
+  t.same(await member.sync(), [])
+  t.equal(member.ws.readyState, 1, 'a member is never closed for it')
+  t.same(app.rtcPools.stats(), { connections: 1, pools: 1 })
 })

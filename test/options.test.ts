@@ -77,3 +77,42 @@ test('a plain GET on a WebSocket route is a 404, not a hang', async (t) => {
   t.equal((await app.inject('/rtc')).statusCode, 404)
   t.equal((await app.inject('/rtc/lobby')).statusCode, 404)
 })
+
+test('an unknown option key fails register, naming it and suggesting the nearest known key', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ privatePool: false }, /"privatePool".*did you mean "privatePools"\?/],
+    [{ maxMember: 4 }, /"maxMember".*did you mean "maxMembers"\?/],
+    [{ heartbeatIntervall: 1000 }, /"heartbeatIntervall".*did you mean "heartbeatInterval"\?/],
+    [{ colour: 'red' }, /"colour": unknown option(?!.*did you mean)/]
+  ]
+  for (const [opts, message] of cases) {
+    const app = Fastify()
+    await t.rejects(async () => { await app.register(rtcSignal, opts as RtcSignalOptions); await app.ready() }, { code: 'FST_RTC_INVALID_OPTION', message }, Object.keys(opts)[0])
+    await app.close()
+  }
+})
+
+test('registration refuses limits whose largest rtc:joined would not fit maxBufferedBytes', async (t) => {
+  // maxMembers × (maxDescriptionBytes + 100) + 200 must fit: 32 × 4,196 + 200 = 134,472 bytes by default
+  const refused: RtcSignalOptions[] = [
+    { maxBufferedBytes: 128 * 1024 },
+    { maxMembers: 250 },
+    { maxDescriptionBytes: 40_000 },
+    { maxDescriptionBytes: 0 }
+  ]
+  for (const opts of refused) {
+    const app = Fastify()
+    await t.rejects(async () => { await app.register(rtcSignal, opts); await app.ready() }, { code: 'FST_RTC_INVALID_OPTION' }, JSON.stringify(opts))
+    await app.close()
+  }
+  for (const opts of [{ maxBufferedBytes: 134_472 }, { maxMembers: 249 }, { maxBufferedBytes: 64 * 1024, maxMembers: 8 }]) {
+    const app = Fastify()
+    await app.register(rtcSignal, opts)
+    await app.ready()
+    await app.close()
+    t.pass(JSON.stringify(opts))
+  }
+  const app = await build(t)
+  await t.rejects(app.rtcPools.createPool('hall', { maxMembers: 250 }), { code: 'FST_RTC_INVALID_OPTION', message: /"maxMembers"/ }, 'createPool too')
+  t.equal((await app.rtcPools.createPool('hall', { maxMembers: 249 })).maxMembers, 249)
+})

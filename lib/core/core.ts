@@ -5,7 +5,8 @@ import { CLOSE_CODES } from '../protocol'
 import { ClusterView } from './cluster-view'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { SocketLike } from './endpoint'
-import { Heartbeat, type Clock } from './heartbeat'
+import { SYSTEM_CLOCK, type Clock } from './clock'
+import { Heartbeat } from './heartbeat'
 import { createManager, type PoolManager } from './pool-manager'
 import { Session, type SessionContext } from './session'
 
@@ -27,7 +28,7 @@ export interface Core {
 }
 
 export interface CoreDependencies {
-  /** Timers for the heartbeat (fake ones in tests). */
+  /** Time and timers: heartbeat, join timeouts, slow readers, rate limit (fake ones in tests). */
   clock?: Clock
 }
 
@@ -36,10 +37,11 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const adapter = options.adapter ?? new MemoryAdapter()
   const events = new Emitter<PoolManagerEvents>(log)
   const cluster = new ClusterView(adapter, events, log)
-  const context: SessionContext = { options, cluster, adapter, events, log }
+  const clock = deps.clock ?? SYSTEM_CLOCK
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, unknownPools: new Set() }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
-  }, deps.clock)
+  }, clock)
   let closing = false
   let disposed = false
   const manager = createManager({ options, cluster, adapter, events, disposed: () => disposed })

@@ -22,6 +22,18 @@ export type SendVerdict = 'sent' | 'closed' | 'slow'
 
 const OPEN = 1
 
+/** A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455, 5.5: 125 bytes of payload less the code). */
+const MAX_CLOSE_REASON_BYTES = 123
+
+/** `reason` cut to MAX_CLOSE_REASON_BYTES of UTF-8, never inside a character (ws throws on a longer one). */
+function closeReason (reason: string): string {
+  if (reason.length * 3 <= MAX_CLOSE_REASON_BYTES || Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason
+  const bytes = Buffer.from(reason)
+  let end = MAX_CLOSE_REASON_BYTES
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end-- // bytes[end] continues the character before it
+  return bytes.subarray(0, end).toString()
+}
+
 interface Corkable {
   cork?: () => void
   uncork?: () => void
@@ -114,12 +126,15 @@ export class Endpoint {
     this.#alive = true
   }
 
-  /** @internal Closes with a code (idempotent). A slow or silent socket is terminated: a close frame would queue behind its backlog. */
+  /**
+   * @internal Closes with a code (idempotent); the reason is cut to 123 bytes. A slow or silent
+   * socket is terminated: a close frame would queue behind its backlog.
+   */
   close (code: number, reason: string, terminate = false): void {
     if (this.#closed) return
     this.#closed = true
     if (terminate) this.#socket.terminate()
-    else this.#socket.close(code, reason)
+    else this.#socket.close(code, closeReason(reason))
   }
 
   /** @internal Drops the connection now, even if a close handshake is under way. */

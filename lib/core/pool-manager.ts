@@ -1,6 +1,6 @@
 import type { Adapter } from '../adapters/adapter'
 import { errors } from '../errors'
-import type { CoreOptions } from '../options'
+import { assertJoinedFits, type CoreOptions } from '../options'
 import { eventMessage, isPoolName, isProtocolType } from '../protocol'
 import type { Description, PoolInfo, PoolSettings } from '../types'
 import { fn, integer } from '../validate'
@@ -85,6 +85,7 @@ export class PoolManager {
     const { adapter, cluster, events, options } = this.#open()
     this.#assertPoolName(name)
     const maxMembers = integer('maxMembers', opts.maxMembers, options.maxMembers, 1)
+    assertJoinedFits('maxMembers', { ...options, maxMembers })
     const allows = fn<AllowsRule>('allows', opts.allows)
     const settings: PoolSettings = { name, maxMembers, persistent: true }
     if (!(await adapter.createPool(settings))) throw new errors.FST_RTC_POOL_EXISTS(name)
@@ -117,8 +118,8 @@ export class PoolManager {
    * On a connection that has not joined yet it becomes the description it joins with.
    */
   async describe (id: string, description: Description): Promise<void> {
-    const { adapter, cluster } = this.#open()
-    const value = checkDescription(description)
+    const { adapter, cluster, options } = this.#open()
+    const value = checkDescription(description, options.maxDescriptionBytes)
     const local = cluster.endpoint(id)
     if (local !== undefined && local.pool === null) {
       local.description = value
@@ -172,7 +173,7 @@ export class PoolManager {
   #assertPoolName (name: unknown): asserts name is string {
     const max = this.#parts.options.maxPoolNameLength
     if (!isPoolName(name, max)) {
-      throw new errors.FST_RTC_INVALID_POOL_NAME(`expected a non-empty string of at most ${max} characters`)
+      throw new errors.FST_RTC_INVALID_POOL_NAME(`expected a non-empty string of at most ${max} characters, in well-formed Unicode`)
     }
   }
 }
