@@ -24,7 +24,11 @@ export const errors = {
   /** The Redis adapter cannot reach Redis (a server call while reconnecting, or no Redis at startup). */
   FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
   /** The PoolManager was used after the Fastify instance closed. */
-  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503)
+  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
+  /** The plugin registered twice in one context (or in a context and its descendant). */
+  FST_RTC_ALREADY_REGISTERED: createError('FST_RTC_ALREADY_REGISTERED',
+    'fastify-rtc-signal is already registered in this context or a parent of it: register each instance in its own ' +
+    'encapsulated context, e.g. fastify.register(async (child) => { await child.register(rtcSignal, { prefix: \'/other\' }) })', 500)
 } as const
 
 export type RtcErrorCode = keyof typeof errors

@@ -2,10 +2,12 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
+import { errors } from '../errors'
 import type { PoolManager } from '../core/pool-manager'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
+import { websocketOptions } from './websocket'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,6 +17,7 @@ declare module 'fastify' {
 }
 
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
+  if (fastify.hasDecorator('rtcPools')) throw new errors.FST_RTC_ALREADY_REGISTERED()
   const options = normalizeOptions(opts)
   const core = createCore(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
   fastify.decorate('rtcPools', core.manager)
@@ -22,10 +25,7 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   fastify.addHook('preClose', async () => { await core.closeAll() })
   fastify.addHook('onClose', async () => { await core.dispose() })
   if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, {
-      ...options.websocket,
-      options: { ...options.websocket.options, maxPayload: options.maxPayload }
-    })
+    await fastify.register(websocket, websocketOptions(fastify, options))
   }
   await core.start()
   await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options })

@@ -1,0 +1,31 @@
+import type { EventEmitter } from 'node:events'
+import type { FastifyInstance } from 'fastify'
+import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { NormalizedOptions } from '../options'
+
+/** HTTP servers on which this plugin registered @fastify/websocket: its 'upgrade' listener routes every upgrade. */
+const routedServers = new WeakSet<EventEmitter>()
+
+/**
+ * Stands in for the HTTP server in a further @fastify/websocket registration (another instance of the
+ * plugin in a sibling context): that registration must not listen to 'upgrade' too, or every upgrade
+ * would be routed twice (the router is the whole app's). Its `injectWS` still works: what it emits
+ * goes to the real server, whose one listener routes it.
+ */
+function relayTo (server: EventEmitter): Pick<EventEmitter, 'on' | 'removeListener' | 'emit'> {
+  const relay = {
+    on () { return relay },
+    removeListener () { return relay },
+    emit: (event: string | symbol, ...args: unknown[]) => server.emit(event, ...args)
+  }
+  return relay as unknown as Pick<EventEmitter, 'on' | 'removeListener' | 'emit'>
+}
+
+/** The @fastify/websocket options when the plugin registers it itself. */
+export function websocketOptions (fastify: FastifyInstance, options: NormalizedOptions): WebsocketPluginOptions {
+  const wsOptions: Record<string, unknown> = { ...options.websocket.options, maxPayload: options.maxPayload }
+  const server: EventEmitter = options.websocket.options?.server ?? fastify.server
+  if (routedServers.has(server)) wsOptions.server = relayTo(server)
+  routedServers.add(server)
+  return { ...options.websocket, options: wsOptions }
+}
