@@ -25,6 +25,11 @@ export const errors = {
   FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
   /** The PoolManager was used after the Fastify instance closed. */
   FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
+  /** The app registered @fastify/websocket itself with a larger maxPayload than the plugin's. */
+  FST_RTC_WEBSOCKET_MAX_PAYLOAD: createError('FST_RTC_WEBSOCKET_MAX_PAYLOAD',
+    'The app registered @fastify/websocket with maxPayload %s, more than this plugin\'s maxPayload (%s): clients could ' +
+    'send (and with permessage-deflate make the server inflate) frames that large. Register @fastify/websocket with ' +
+    'options.maxPayload <= %s, or let this plugin register it', 500),
   /** The plugin registered twice in one context (or in a context and its descendant). */
   FST_RTC_ALREADY_REGISTERED: createError('FST_RTC_ALREADY_REGISTERED',
     'fastify-rtc-signal is already registered in this context or a parent of it: register each instance in its own ' +

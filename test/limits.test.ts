@@ -63,16 +63,27 @@ test('a frame larger than maxPayload closes the socket with 1009', async (t) => 
   t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id })
 })
 
-test('maxPayload holds even when the app registered @fastify/websocket with a larger one', async (t) => {
+test('an app that registered @fastify/websocket itself: its maxPayload must not exceed the plugin\'s', async (t) => {
+  // at most the plugin's: it works, and ws closes with 1009 at the app's own (smaller) limit
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(websocket, { options: { maxPayload: 1 << 20 } })
+  await app.register(websocket, { options: { maxPayload: 512 } })
   await app.register(rtcSignal, { privatePools: false, maxPayload: 1024 })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
   const [a] = await joinAll(url, 'p', 1)
-  a.send('x', { pad: 'y'.repeat(4096) })
+  a.send('x', { pad: 'y'.repeat(600) })
   t.equal((await a.closed).code, 1009)
+  // larger (with permessage-deflate, a frame that size would be inflated before the plugin saw it): refused
+  for (const options of [{ maxPayload: 1 << 20, perMessageDeflate: true }, {}]) {
+    const big = Fastify()
+    await big.register(websocket, { options })
+    await t.rejects(async () => {
+      await big.register(rtcSignal, { privatePools: false, maxPayload: 1024 })
+      await big.ready()
+    }, { code: 'FST_RTC_WEBSOCKET_MAX_PAYLOAD', statusCode: 500, message: /options\.maxPayload <= 1024/ }, JSON.stringify(options))
+    await big.close()
+  }
 })
 
 test('a slow reader is dropped instead of buffering without bound; its peers get rtc:close', async (t) => {

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import rtcSignal, { errors, DEFAULT_MAX_MEMBERS, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import rtcSignal, { errors, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
 import { normalizeOptions } from '../lib/options'
 import { build, Client } from './helpers'
 
@@ -53,7 +53,7 @@ test('the caller\'s options object is never mutated', async (t) => {
 test('an app that registered @fastify/websocket itself keeps it; a custom prefix works', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(websocket)
+  await app.register(websocket, { options: { maxPayload: DEFAULT_MAX_PAYLOAD } })
   await app.register(rtcSignal, { privatePools: false, prefix: '/signal' })
   app.get('/app-ws', { websocket: true }, (socket) => { socket.send('app') })
   await app.listen({ port: 0, host: '127.0.0.1' })

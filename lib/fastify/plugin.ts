@@ -7,7 +7,7 @@ import type { PoolManager } from '../core/pool-manager'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
-import { websocketOptions } from './websocket'
+import { checkAppWebsocket, websocketOptions } from './websocket'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,14 +19,14 @@ declare module 'fastify' {
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
   if (fastify.hasDecorator('rtcPools')) throw new errors.FST_RTC_ALREADY_REGISTERED()
   const options = normalizeOptions(opts)
+  const appWebsocket = fastify.hasDecorator('websocketServer')
+  if (appWebsocket) checkAppWebsocket(fastify, options.maxPayload)
   const core = createCore(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
   fastify.decorate('rtcPools', core.manager)
   // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
   fastify.addHook('preClose', async () => { await core.closeAll() })
   fastify.addHook('onClose', async () => { await core.dispose() })
-  if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, websocketOptions(fastify, options))
-  }
+  if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()
   await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options })
   if (options.demo) {

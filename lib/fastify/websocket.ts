@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import type { FastifyInstance } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
+import { errors } from '../errors'
 import type { NormalizedOptions } from '../options'
 
 /** HTTP servers on which this plugin registered @fastify/websocket: its 'upgrade' listener routes every upgrade. */
@@ -28,4 +29,16 @@ export function websocketOptions (fastify: FastifyInstance, options: NormalizedO
   if (routedServers.has(server)) wsOptions.server = relayTo(server)
   routedServers.add(server)
   return { ...options.websocket, options: wsOptions }
+}
+
+/**
+ * The app registered @fastify/websocket itself: ws enforces (and with permessage-deflate inflates up to)
+ * its maxPayload before the plugin sees a frame, so it must not be larger than the plugin's.
+ */
+export function checkAppWebsocket (fastify: FastifyInstance, maxPayload: number): void {
+  const appMax = fastify.websocketServer.options.maxPayload
+  // ws reads 0 (and no number at all) as no limit
+  if (typeof appMax !== 'number' || appMax <= 0 || appMax > maxPayload) {
+    throw new errors.FST_RTC_WEBSOCKET_MAX_PAYLOAD(typeof appMax === 'number' && appMax > 0 ? appMax : 'unlimited', maxPayload, maxPayload)
+  }
 }
