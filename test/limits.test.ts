@@ -2,6 +2,7 @@ import { test } from 'tap'
 import { once } from 'node:events'
 import { mock } from 'node:test'
 import type { Socket } from 'node:net'
+import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
@@ -108,4 +109,35 @@ test('a slow reader is dropped instead of buffering without bound; its peers get
   t.equal(app.rtcPools.endpoint(slow.id), undefined, 'the server let go of it')
   raw.resume()
   t.equal(fast.ws.readyState, 1, 'the sender is unaffected')
+})
+
+test('client-caused WebSocket protocol errors are logged at debug, not error', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const stream = new Writable({
+    write (chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
+      cb()
+    }
+  })
+  const { url } = await listen(t, { privatePools: false, maxPayload: 1024 }, { logger: { level: 'debug', stream } })
+  // 20 bad clients: invalid UTF-8 in a text frame, a reserved opcode, a frame over maxPayload
+  const expected: number[] = []
+  const closes: Array<Promise<{ code: number }>> = []
+  for (let i = 0; i < 20; i++) {
+    const c = await Client.open(`${url}/rtc`)
+    closes.push(c.closed)
+    const raw = (c.ws as unknown as { _socket: Socket })._socket
+    switch (i % 3) {
+      case 0: c.ws.send(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]), { binary: false }); expected.push(1007); break
+      case 1: raw.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); expected.push(1002); break
+      default: c.send('x', { pad: 'y'.repeat(2000) }); expected.push(1009)
+    }
+  }
+  t.same((await Promise.all(closes)).map((c) => c.code), expected, 'each closed with its code')
+  const [ok] = await joinAll(url, 'p', 1)
+  t.ok(ok.id, 'the server goes on')
+  t.same(lines.filter((l) => l.level >= 50), [], 'no error-level line')
+  const debug = lines.filter((l) => l.level === 20 && /^WS_ERR_/.test(l.code ?? ''))
+  t.equal(debug.length, 20, 'one debug line per bad client, with ws\'s code')
+  t.notOk(debug.some((l) => 'stack' in l || 'err' in l), 'without a stack')
 })

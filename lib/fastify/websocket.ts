@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events'
-import type { FastifyInstance } from 'fastify'
-import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { WebSocket, WebsocketPluginOptions } from '@fastify/websocket'
 import { errors } from '../errors'
 import type { NormalizedOptions } from '../options'
 
@@ -22,13 +22,29 @@ function relayTo (server: EventEmitter): Pick<EventEmitter, 'on' | 'removeListen
   return relay as unknown as Pick<EventEmitter, 'on' | 'removeListener' | 'emit'>
 }
 
+/**
+ * @fastify/websocket's `errorHandler`: an error on an open socket, or thrown by the route's handler.
+ * A client that breaks the WebSocket protocol (invalid UTF-8, a bad opcode, a frame over maxPayload:
+ * ws's `WS_ERR_*` codes; ws has already sent the close code) is the client's problem: debug, no
+ * stack. Anything else is the server's: error. Either way the socket is terminated, as by default.
+ */
+function onSocketError (error: Error, socket: WebSocket, request: FastifyRequest): void {
+  const code = (error as NodeJS.ErrnoException).code
+  if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+    request.log.debug({ code, message: error.message }, 'rtc: the client broke the WebSocket protocol')
+  } else {
+    request.log.error({ err: error }, 'rtc: WebSocket error')
+  }
+  socket.terminate()
+}
+
 /** The @fastify/websocket options when the plugin registers it itself. */
 export function websocketOptions (fastify: FastifyInstance, options: NormalizedOptions): WebsocketPluginOptions {
   const wsOptions: Record<string, unknown> = { ...options.websocket.options, maxPayload: options.maxPayload }
   const server: EventEmitter = options.websocket.options?.server ?? fastify.server
   if (routedServers.has(server)) wsOptions.server = relayTo(server)
   routedServers.add(server)
-  return { ...options.websocket, options: wsOptions }
+  return { errorHandler: onSocketError, ...options.websocket, options: wsOptions }
 }
 
 /**
