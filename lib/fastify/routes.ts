@@ -18,6 +18,12 @@ function withoutQuery (req: { method: string, url: string, ip?: string }): Recor
   return { method: req.method, url: q === -1 ? req.url : req.url.slice(0, q), remoteAddress: req.ip }
 }
 
+function slashes (path: string): number {
+  let n = 0
+  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) n++
+  return n
+}
+
 type Hooks<T> = T | T[] | undefined
 
 function list<T> (hooks: Hooks<T>): T[] {
@@ -27,7 +33,7 @@ function list<T> (hooks: Hooks<T>): T[] {
 
 /**
  * The encapsulated child, registered under `prefix`: `GET /` (pool named by `rtc:join`) and
- * `GET /:pool` (connection bound to the pool in the path). The app's `routeOptions` (auth hooks,
+ * `GET /*` (connection bound to the pool in the path). The app's `routeOptions` (auth hooks,
  * config) go onto both, after the plugin's own Origin and pool-name checks, so a hook can answer
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
@@ -42,6 +48,21 @@ export async function routes (fastify: FastifyInstance, { connect, options }: Ro
       request.log.info({ origin }, 'rtc: upgrade refused: origin not allowed')
       throw new errors.FST_RTC_ORIGIN_FORBIDDEN(origin ?? '')
     }
+  }
+
+  /**
+   * `{prefix}/*` (find-my-way limits a `:param` to maxParamLength, 100, not a wildcard): the raw path
+   * must have no further '/' (an encoded one, %2F, is part of the name). The name, decoded by the
+   * router, becomes `request.params.pool` for every hook after this one.
+   */
+  const bindPoolParam: onRequestHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    const path = request.url.split('?', 1)[0]
+    if (slashes(path) !== slashes(request.routeOptions.url ?? '')) {
+      reply.callNotFound()
+      return reply
+    }
+    const params = request.params as Record<string, string>
+    request.params = { pool: params['*'] }
   }
 
   const checkPoolParam: preValidationHookHandler = async function (request: FastifyRequest, _reply: FastifyReply) {
@@ -62,8 +83,9 @@ export async function routes (fastify: FastifyInstance, { connect, options }: Ro
     connect(socket, request, null)
   })
 
-  fastify.get('/:pool', {
+  fastify.get('/*', {
     ...base,
+    onRequest: [bindPoolParam, ...base.onRequest],
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)]
   }, (socket, request) => {
     connect(socket, request, (request.params as { pool: string }).pool)
