@@ -25,6 +25,9 @@ export const errors = {
   FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
   /** The PoolManager was used after the Fastify instance closed. */
   FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
+  /** A plain HTTP GET (no `Upgrade: websocket`) on one of the plugin's WebSocket routes. */
+  FST_RTC_UPGRADE_REQUIRED: createError('FST_RTC_UPGRADE_REQUIRED',
+    'This is a WebSocket endpoint: connect with new WebSocket(url) (a GET with Upgrade: websocket)', 426),
   /** The app registered @fastify/websocket itself with a larger maxPayload than the plugin's. */
   FST_RTC_WEBSOCKET_MAX_PAYLOAD: createError('FST_RTC_WEBSOCKET_MAX_PAYLOAD',
     'The app registered @fastify/websocket with maxPayload %s, more than this plugin\'s maxPayload (%s): clients could ' +

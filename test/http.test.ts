@@ -1,6 +1,6 @@
 // What the plugin answers over HTTP, before any WebSocket exists.
 import { test } from 'tap'
-import { Client, listen, refusedStatus } from './helpers'
+import { build, Client, listen, refusedStatus } from './helpers'
 
 test('path-bound pools: every name valid in rtc:join works in the URL', async (t) => {
   const { url } = await listen(t, { privatePools: false })
@@ -18,4 +18,18 @@ test('path-bound pools: every name valid in rtc:join works in the URL', async (t
   t.equal(await refusedStatus(`${url}/rtc/${'x'.repeat(129)}`), 400, 'one character too many: 400')
   t.equal(await refusedStatus(`${url}/rtc/a/b`), 404, 'a further / in the path: 404')
   t.equal(await refusedStatus(`${url}/rtc/a/`), 404)
+})
+
+test('a plain GET on a WebSocket route is 426 Upgrade Required, with Upgrade: websocket', async (t) => {
+  const app = await build(t, { privatePools: false })
+  for (const url of ['/rtc', '/rtc/', '/rtc/lobby', `/rtc/${'x'.repeat(128)}`]) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 426, url)
+    t.equal(res.headers.upgrade, 'websocket')
+    t.match(res.headers['content-type'], /^application\/json/)
+    t.notMatch(res.body, /\n/, 'one line')
+    t.same(Object.keys(res.json()), ['statusCode', 'code', 'error', 'message'])
+    t.match(res.json(), { statusCode: 426, code: 'FST_RTC_UPGRADE_REQUIRED', error: 'Upgrade Required', message: /WebSocket/ })
+  }
+  t.equal((await app.inject({ method: 'HEAD', url: '/rtc/lobby' })).statusCode, 426, 'HEAD too')
 })

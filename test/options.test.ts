@@ -72,8 +72,8 @@ test('injectWS speaks the protocol without listening', async (t) => {
   ws.terminate()
 })
 
-test('a plain GET on a WebSocket route is a 404, not a hang', async (t) => {
+test('a plain GET on a WebSocket route is a 426, not a hang', async (t) => {
   const app = await build(t, { privatePools: false })
-  t.equal((await app.inject('/rtc')).statusCode, 404)
-  t.equal((await app.inject('/rtc/lobby')).statusCode, 404)
+  t.equal((await app.inject('/rtc')).statusCode, 426)
+  t.equal((await app.inject('/rtc/lobby')).statusCode, 426)
 })

@@ -5,6 +5,7 @@ import { errors } from '../errors'
 import type { NormalizedOptions, OriginCheck } from '../options'
 import { isPoolName } from '../protocol'
 import { registerAssets } from './assets'
+import { refuse } from './refuse'
 
 export interface RoutesOptions {
   /** Hands an upgraded socket to the core. */
@@ -72,23 +73,30 @@ export async function routes (fastify: FastifyInstance, { connect, options }: Ro
     }
   }
 
+  const upgradeRequired = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
+    refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
+
   const base = {
     logSerializers: { req: withoutQuery },
     ...user,
-    websocket: true as const,
+    method: 'GET' as const,
+    // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
+    handler: upgradeRequired,
     onRequest: [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
   }
 
-  fastify.get('/', base, (socket, request) => {
-    connect(socket, request, null)
+  fastify.route({
+    ...base,
+    url: '/',
+    wsHandler: (socket, request) => { connect(socket, request, null) }
   })
 
-  fastify.get('/*', {
+  fastify.route({
     ...base,
+    url: '/*',
     onRequest: [bindPoolParam, ...base.onRequest],
-    preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)]
-  }, (socket, request) => {
-    connect(socket, request, (request.params as { pool: string }).pool)
+    preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
+    wsHandler: (socket, request) => { connect(socket, request, (request.params as { pool: string }).pool) }
   })
 
   await registerAssets(fastify, { demo: options.demo, prefix: options.prefix })
