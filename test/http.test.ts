@@ -33,3 +33,24 @@ test('a plain GET on a WebSocket route is 426 Upgrade Required, with Upgrade: we
   }
   t.equal((await app.inject({ method: 'HEAD', url: '/rtc/lobby' })).statusCode, 426, 'HEAD too')
 })
+
+test('private server: {prefix}/<pool> for a pool nobody created is 404 before the upgrade', async (t) => {
+  const { app, url } = await listen(t, {
+    routeOptions: {
+      onRequest: async (request, reply) => {
+        if ((request.query as Record<string, string>).token !== 'ok') await reply.code(401).send({ error: 'Unauthorized' })
+      }
+    }
+  })
+  t.equal(await refusedStatus(`${url}/rtc/room`), 401, 'auth first: no probing for pool names')
+  t.equal(await refusedStatus(`${url}/rtc/room?token=ok`), 404)
+  const res = await app.inject('/rtc/room?token=ok')
+  t.equal(res.statusCode, 404, 'a plain GET too')
+  t.match(res.json(), { statusCode: 404, code: 'FST_RTC_NO_SUCH_POOL', message: /createPool.*privatePools: false/ })
+  await app.rtcPools.createPool('room')
+  const c = await Client.open(`${url}/rtc/room?token=ok`)
+  t.equal((await c.join('room')).pool, 'room', 'once created, it opens')
+  const free = await Client.open(`${url}/rtc?token=ok`)
+  free.send('rtc:join', { pool: 'other' })
+  t.match(await free.expect('rtc:error'), { reason: 'no-such-pool' }, 'the unbound route still opens; the join is refused')
+})

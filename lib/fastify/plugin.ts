@@ -28,7 +28,8 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   fastify.addHook('onClose', async () => { await core.dispose() })
   if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()
-  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options })
+  const poolExists = async (name: string): Promise<boolean> => (await core.manager.get(name)) !== null
+  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options })
   if (options.demo) {
     // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
     await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })

@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preValidationHookHandler, RouteShorthandOptions } from 'fastify'
+import type {
+  FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, preValidationHookHandler, RouteShorthandOptions
+} from 'fastify'
 import type {} from '@fastify/websocket'
 import type { Core } from '../core/core'
 import { errors } from '../errors'
@@ -10,6 +12,8 @@ import { refuse } from './refuse'
 export interface RoutesOptions {
   /** Hands an upgraded socket to the core. */
   connect: Core['connect']
+  /** Whether a pool exists (cluster-wide): a private server answers 404 before the upgrade for one that does not. */
+  poolExists: (name: string) => Promise<boolean>
   options: NormalizedOptions
 }
 
@@ -39,8 +43,8 @@ function list<T> (hooks: Hooks<T>): T[] {
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
-export async function routes (fastify: FastifyInstance, { connect, options }: RoutesOptions): Promise<void> {
-  const { originAllowed, maxPoolNameLength } = options
+export async function routes (fastify: FastifyInstance, { connect, poolExists, options }: RoutesOptions): Promise<void> {
+  const { originAllowed, maxPoolNameLength, privatePools } = options
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
 
   const checkOrigin = (allowed: OriginCheck): onRequestHookHandler => async function (request: FastifyRequest) {
@@ -73,6 +77,17 @@ export async function routes (fastify: FastifyInstance, { connect, options }: Ro
     }
   }
 
+  /** Last of all, after the app's own hooks (so an unauthenticated client cannot probe for pool names). */
+  const checkPoolExists: preHandlerHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    const { pool } = request.params as { pool: string }
+    if (await poolExists(pool)) return
+    const err = new errors.FST_RTC_NO_SUCH_POOL(pool)
+    err.message += ': this server has privatePools: true, so clients join only pools that server code created ' +
+      'with fastify.rtcPools.createPool(name) (or register the plugin with privatePools: false)'
+    request.log.debug({ pool }, 'rtc: upgrade refused: no such pool')
+    return refuse(reply, err)
+  }
+
   const upgradeRequired = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
     refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
 
@@ -96,6 +111,7 @@ export async function routes (fastify: FastifyInstance, { connect, options }: Ro
     url: '/*',
     onRequest: [bindPoolParam, ...base.onRequest],
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
+    preHandler: [...list(user.preHandler as Hooks<preHandlerHookHandler>), ...(privatePools ? [checkPoolExists] : [])],
     wsHandler: (socket, request) => { connect(socket, request, (request.params as { pool: string }).pool) }
   })
 
