@@ -1,5 +1,8 @@
 // What the plugin answers over HTTP, before any WebSocket exists.
 import { test } from 'tap'
+import { once } from 'node:events'
+import { Writable } from 'node:stream'
+import WebSocket from 'ws'
 import { build, Client, listen, refusedStatus } from './helpers'
 
 test('path-bound pools: every name valid in rtc:join works in the URL', async (t) => {
@@ -53,4 +56,31 @@ test('private server: {prefix}/<pool> for a pool nobody created is 404 before th
   const free = await Client.open(`${url}/rtc?token=ok`)
   free.send('rtc:join', { pool: 'other' })
   t.match(await free.expect('rtc:error'), { reason: 'no-such-pool' }, 'the unbound route still opens; the join is refused')
+})
+
+test('no URL under the prefix is logged with its query string, whatever the status', async (t) => {
+  let logs = ''
+  const stream = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
+  const { app, url } = await listen(t, {
+    privatePools: false,
+    routeOptions: { onRequest: async (request) => { if ('boom' in (request.query as object)) throw new Error('boom') } }
+  }, { logger: { level: 'trace', stream } })
+  t.equal((await app.inject('/rtc/a/b?token=SECRET-1')).statusCode, 404)
+  t.equal((await app.inject('/rtc/lobby?boom&token=SECRET-0')).statusCode, 500, 'an error is logged with its request')
+  t.equal((await app.inject({ method: 'POST', url: '/rtc?token=SECRET-2' })).statusCode, 404)
+  t.equal((await app.inject({ method: 'DELETE', url: '/rtc/x/y/z?token=SECRET-3' })).statusCode, 404)
+  t.equal((await app.inject('/rtc/lobby?token=SECRET-4')).statusCode, 426)
+  t.equal((await app.inject({ method: 'HEAD', url: '/rtc/lobby?token=SECRET-5' })).statusCode, 426)
+  // an upgrade to the client bundle: not a WebSocket route
+  const ws = new WebSocket(`${url}/rtc/client.js?token=SECRET-6`)
+  ws.on('error', () => {})
+  const [, res] = await once(ws, 'unexpected-response')
+  t.equal(res.statusCode, 404, 'is refused')
+  ws.terminate()
+  const c = await Client.open(`${url}/rtc/lobby?token=SECRET-7`)
+  await c.join('lobby')
+  t.match(logs, /"url":"\/rtc\/a\/b"/, 'the 404 is logged, without its query')
+  t.match(logs, /"level":50,.*"url":"\/rtc\/lobby"/, 'so is the 500')
+  t.notMatch(logs, /SECRET/, 'no token reached the logs')
+  t.notMatch(logs, /token=/)
 })

@@ -7,6 +7,7 @@ import { errors } from '../errors'
 import type { NormalizedOptions, OriginCheck } from '../options'
 import { isPoolName } from '../protocol'
 import { registerAssets } from './assets'
+import { notFound, pathOf, queryFreeLoggers } from './logging'
 import { refuse } from './refuse'
 
 export interface RoutesOptions {
@@ -15,12 +16,6 @@ export interface RoutesOptions {
   /** Whether a pool exists (cluster-wide): a private server answers 404 before the upgrade for one that does not. */
   poolExists: (name: string) => Promise<boolean>
   options: NormalizedOptions
-}
-
-/** Browsers put tokens in the query string (they cannot set headers on a WebSocket): never log it. */
-function withoutQuery (req: { method: string, url: string, ip?: string }): Record<string, unknown> {
-  const q = req.url.indexOf('?')
-  return { method: req.method, url: q === -1 ? req.url : req.url.slice(0, q), remoteAddress: req.ip }
 }
 
 function slashes (path: string): number {
@@ -45,6 +40,9 @@ function list<T> (hooks: Hooks<T>): T[] {
  */
 export async function routes (fastify: FastifyInstance, { connect, poolExists, options }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength, privatePools } = options
+  // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
+  fastify.setChildLoggerFactory(queryFreeLoggers(fastify.childLoggerFactory))
+  fastify.setNotFoundHandler(notFound)
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
 
   const checkOrigin = (allowed: OriginCheck): onRequestHookHandler => async function (request: FastifyRequest) {
@@ -61,8 +59,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
    * router, becomes `request.params.pool` for every hook after this one.
    */
   const bindPoolParam: onRequestHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
-    const path = request.url.split('?', 1)[0]
-    if (slashes(path) !== slashes(request.routeOptions.url ?? '')) {
+    if (slashes(pathOf(request.url)) !== slashes(request.routeOptions.url ?? '')) {
       reply.callNotFound()
       return reply
     }
@@ -92,7 +89,6 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
 
   const base = {
-    logSerializers: { req: withoutQuery },
     ...user,
     method: 'GET' as const,
     // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
