@@ -25,6 +25,12 @@ export const errors = {
   FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
   /** The PoolManager was used after the Fastify instance closed. */
   FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
+  /** An upgrade while `maxConnections` sockets are open (answered before the upgrade). */
+  FST_RTC_MAX_CONNECTIONS: createError('FST_RTC_MAX_CONNECTIONS',
+    'The server has reached its maxConnections (%s): try again later', 503),
+  /** An upgrade while `maxConnectionsPerIp` sockets from the same address are open (answered before the upgrade). */
+  FST_RTC_MAX_CONNECTIONS_PER_IP: createError('FST_RTC_MAX_CONNECTIONS_PER_IP',
+    'Too many connections from this address (maxConnectionsPerIp: %s)', 429),
   /** A plain HTTP GET (no `Upgrade: websocket`) on one of the plugin's WebSocket routes. */
   FST_RTC_UPGRADE_REQUIRED: createError('FST_RTC_UPGRADE_REQUIRED',
     'This is a WebSocket endpoint: connect with new WebSocket(url) (a GET with Upgrade: websocket)', 426),

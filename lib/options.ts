@@ -24,6 +24,12 @@ export const DEFAULT_RATE_LIMIT_WINDOW = 1000
 /** A connection that sends this many times its limit in one window is closed with 1008. */
 export const RATE_LIMIT_CLOSE_FACTOR = 2
 
+// --- Connection limits (checked before the upgrade, in lib/fastify) ---
+/** Upgraded sockets at once; about 12 KiB each when idle, so ~120 MiB, well below a 65k fd limit. 0 = no limit. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000
+/** Sockets at once from one `request.ip`: a NAT'd office or classroom fits, one client cannot take the server. 0 = no limit. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64
+
 export interface JoinContext {
   /** The pool name the client asked for (or the one in the route path). */
   pool: string
@@ -70,6 +76,11 @@ export interface RtcSignalOptions {
   demo?: boolean
   /** The cluster bus; the default keeps everything in this process. */
   adapter?: Adapter
+  // Connection limits
+  /** Upgraded sockets at once (503 before the upgrade beyond it); 0 = no limit. */
+  maxConnections?: number
+  /** Sockets at once from one `request.ip` (429 before the upgrade beyond it); 0 = no limit. */
+  maxConnectionsPerIp?: number
 }
 
 export interface NormalizedOptions {
@@ -87,6 +98,9 @@ export interface NormalizedOptions {
   readonly websocket: WebsocketPluginOptions
   readonly demo: boolean
   readonly adapter: Adapter | null
+  // Connection limits
+  readonly maxConnections: number
+  readonly maxConnectionsPerIp: number
 }
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
@@ -147,6 +161,9 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     routeOptions: Object.freeze({ ...plainObject<RouteShorthandOptions>('routeOptions', o.routeOptions) }),
     websocket: Object.freeze({ ...plainObject<WebsocketPluginOptions>('websocket', o.websocket) }),
     demo: boolean('demo', o.demo, false),
-    adapter: normalizeAdapter(o.adapter)
+    adapter: normalizeAdapter(o.adapter),
+    // Connection limits
+    maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
+    maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0)
   })
 }

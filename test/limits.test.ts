@@ -3,11 +3,11 @@ import { once } from 'node:events'
 import { mock } from 'node:test'
 import type { Socket } from 'node:net'
 import { Writable } from 'node:stream'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
 import rtcSignal from '../lib/index'
-import { Client, joinAll, listen } from './helpers'
+import { Client, joinAll, listen, refusedStatus } from './helpers'
 
 test('heartbeat: a socket that misses its pong is terminated and its peers get rtc:close', async (t) => {
   // fake interval timers: the heartbeat fires when the test says so, not after wall-clock time
@@ -140,4 +140,74 @@ test('client-caused WebSocket protocol errors are logged at debug, not error', a
   const debug = lines.filter((l) => l.level === 20 && /^WS_ERR_/.test(l.code ?? ''))
   t.equal(debug.length, 20, 'one debug line per bad client, with ws\'s code')
   t.notOk(debug.some((l) => 'stack' in l || 'err' in l), 'without a stack')
+})
+
+/** Resolves once the server has let go of member `id` (its TCP socket has closed). */
+async function left (app: FastifyInstance, id: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const listener = ({ endpoint }: { endpoint: { id: string } }): void => {
+      if (endpoint.id !== id) return
+      app.rtcPools.off('leave', listener)
+      resolve()
+    }
+    app.rtcPools.on('leave', listener)
+  })
+}
+
+test('maxConnections: 503 before the upgrade, one warn line per second; a closed socket frees its slot', async (t) => {
+  mock.timers.enable({ apis: ['Date'], now: 1_000_000 })
+  t.teardown(() => { mock.timers.reset() })
+  const lines: Array<Record<string, any>> = []
+  const stream = new Writable({
+    write (chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
+      cb()
+    }
+  })
+  const { app, url } = await listen(t, { privatePools: false, maxConnections: 3 }, { logger: { level: 'info', stream } })
+  const clients = await joinAll(url, 'full', 3)
+  // a plain GET on the same routes (here on a real keep-alive socket) is not an upgrade: not counted, not refused
+  for (let i = 0; i < 2; i++) t.equal((await fetch(`${url.replace('ws:', 'http:')}/rtc`)).status, 426)
+  for (let i = 0; i < 4; i++) t.equal(await refusedStatus(`${url}/rtc/full`), 503, `refused ${i}`)
+  const warned = (): Array<Record<string, any>> => lines.filter((l) => l.level === 40)
+  t.equal(warned().length, 1, 'one warn line for four refusals in the same second')
+  t.match(warned()[0], { msg: /maxConnections/, maxConnections: 3 })
+  mock.timers.tick(1000)
+  t.equal(await refusedStatus(`${url}/rtc`), 503)
+  t.equal(warned().length, 2, 'a second later, another')
+  const gone = left(app, clients[0].id)
+  clients[0].close()
+  await gone
+  const again = await Client.open(`${url}/rtc`)
+  await again.join('full')
+  t.pass('the freed slot is taken')
+  t.equal(await refusedStatus(`${url}/rtc`), 503, 'and the server is full again')
+})
+
+test('maxConnectionsPerIp: 429 per request.ip, which trustProxy takes from X-Forwarded-For', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const stream = new Writable({
+    write (chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
+      cb()
+    }
+  })
+  const { app, url } = await listen(t, { privatePools: false, maxConnectionsPerIp: 2 }, { trustProxy: true, logger: { level: 'info', stream } })
+  const from = (ip: string): { headers: Record<string, string> } => ({ headers: { 'x-forwarded-for': ip } })
+  const a1 = await Client.open(`${url}/rtc`, from('10.0.0.1'))
+  const a2 = await Client.open(`${url}/rtc`, from('10.0.0.1'))
+  t.equal(await refusedStatus(`${url}/rtc`, from('10.0.0.1').headers), 429, 'a third from one address')
+  const b1 = await Client.open(`${url}/rtc`, from('10.0.0.2'))
+  await b1.join('p')
+  t.pass('another address is not affected')
+  t.match(lines.filter((l) => l.level === 30 && /maxConnectionsPerIp/.test(l.msg)), [{ ip: '10.0.0.1', maxConnectionsPerIp: 2 }], 'an info line')
+  await a1.join('p')
+  const gone = left(app, a1.id)
+  a1.close()
+  await gone
+  const a3 = await Client.open(`${url}/rtc`, from('10.0.0.1'))
+  await a3.join('p')
+  t.pass('a closed socket frees its address\'s slot')
+  t.equal(await refusedStatus(`${url}/rtc`, from('10.0.0.1').headers), 429)
+  a2.close()
 })

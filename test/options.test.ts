@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import rtcSignal, { errors, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import rtcSignal, { errors, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
 import { normalizeOptions } from '../lib/options'
 import { build, Client } from './helpers'
 
@@ -13,6 +13,8 @@ test('defaults are safe and named', async (t) => {
   t.equal(o.maxMembers, DEFAULT_MAX_MEMBERS)
   t.ok(o.heartbeatInterval > 0 && o.rateLimit !== null && o.maxBufferedBytes > 0 && o.maxPayload > 0)
   t.ok(Object.isFrozen(o))
+  t.equal(o.maxConnections, DEFAULT_MAX_CONNECTIONS)
+  t.equal(o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP)
 })
 
 test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', async (t) => {
@@ -33,7 +35,9 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
     [{ joinHook: 'yes' as unknown as undefined }, 'joinHook'],
     [{ routeOptions: [] as unknown as undefined }, 'routeOptions'],
     [{ demo: 1 as unknown as boolean }, 'demo'],
-    [{ adapter: {} as unknown as undefined }, 'adapter']
+    [{ adapter: {} as unknown as undefined }, 'adapter'],
+    [{ maxConnections: -1 }, 'maxConnections'],
+    [{ maxConnectionsPerIp: 1.5 }, 'maxConnectionsPerIp']
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()

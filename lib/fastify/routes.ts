@@ -7,6 +7,7 @@ import { errors } from '../errors'
 import type { NormalizedOptions, OriginCheck } from '../options'
 import { isPoolName } from '../protocol'
 import { registerAssets } from './assets'
+import { connectionLimits } from './connection-limits'
 import { notFound, pathOf, queryFreeLoggers } from './logging'
 import { refuse } from './refuse'
 
@@ -40,6 +41,7 @@ function list<T> (hooks: Hooks<T>): T[] {
  */
 export async function routes (fastify: FastifyInstance, { connect, poolExists, options }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength, privatePools } = options
+  const admit = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
   // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
   fastify.setChildLoggerFactory(queryFreeLoggers(fastify.childLoggerFactory))
   fastify.setNotFoundHandler(notFound)
@@ -88,12 +90,14 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
   const upgradeRequired = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
     refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
 
+  // connection limits first, then the Origin, then the app's hooks
+  const guards = [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
   const base = {
     ...user,
     method: 'GET' as const,
     // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
     handler: upgradeRequired,
-    onRequest: [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
+    onRequest: [admit, ...guards]
   }
 
   fastify.route({
@@ -105,7 +109,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
   fastify.route({
     ...base,
     url: '/*',
-    onRequest: [bindPoolParam, ...base.onRequest],
+    onRequest: [admit, bindPoolParam, ...guards],
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
     preHandler: [...list(user.preHandler as Hooks<preHandlerHookHandler>), ...(privatePools ? [checkPoolExists] : [])],
     wsHandler: (socket, request) => { connect(socket, request, (request.params as { pool: string }).pool) }
