@@ -26,7 +26,25 @@ export const errors = {
   /** The Redis adapter cannot reach Redis (a server call while reconnecting, or no Redis at startup). */
   FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
   /** The PoolManager was used after the Fastify instance closed. */
-  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503)
+  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
+  /** An upgrade while `maxConnections` sockets are open (answered before the upgrade). */
+  FST_RTC_MAX_CONNECTIONS: createError('FST_RTC_MAX_CONNECTIONS',
+    'The server has reached its maxConnections (%s): try again later', 503),
+  /** An upgrade while `maxConnectionsPerIp` sockets from the same address are open (answered before the upgrade). */
+  FST_RTC_MAX_CONNECTIONS_PER_IP: createError('FST_RTC_MAX_CONNECTIONS_PER_IP',
+    'Too many connections from this address (maxConnectionsPerIp: %s)', 429),
+  /** A plain HTTP GET (no `Upgrade: websocket`) on one of the plugin's WebSocket routes. */
+  FST_RTC_UPGRADE_REQUIRED: createError('FST_RTC_UPGRADE_REQUIRED',
+    'This is a WebSocket endpoint: connect with new WebSocket(url) (a GET with Upgrade: websocket)', 426),
+  /** The app registered @fastify/websocket itself with a larger maxPayload than the plugin's. */
+  FST_RTC_WEBSOCKET_MAX_PAYLOAD: createError('FST_RTC_WEBSOCKET_MAX_PAYLOAD',
+    'The app registered @fastify/websocket with maxPayload %s, more than this plugin\'s maxPayload (%s): clients could ' +
+    'send (and with permessage-deflate make the server inflate) frames that large. Register @fastify/websocket with ' +
+    'options.maxPayload <= %s, or let this plugin register it', 500),
+  /** The plugin registered twice in one context (or in a context and its descendant). */
+  FST_RTC_ALREADY_REGISTERED: createError('FST_RTC_ALREADY_REGISTERED',
+    'fastify-rtc-signal is already registered in this context or a parent of it: register each instance in its own ' +
+    'encapsulated context, e.g. fastify.register(async (child) => { await child.register(rtcSignal, { prefix: \'/other\' }) })', 500)
 } as const
 
 export type RtcErrorCode = keyof typeof errors

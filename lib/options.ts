@@ -34,6 +34,12 @@ export const DEFAULT_MAX_DESCRIPTION_BYTES = 4096
 /** Upper bound of every timeout option: Node's timers hold a signed 32-bit number of milliseconds. */
 export const MAX_TIMEOUT = 2 ** 31 - 1
 
+// --- Connection limits (checked before the upgrade, in lib/fastify) ---
+/** Upgraded sockets at once; about 12 KiB each when idle, so ~120 MiB, well below a 65k fd limit. 0 = no limit. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000
+/** Sockets at once from one `request.ip`: a NAT'd office or classroom fits, one client cannot take the server. 0 = no limit. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64
+
 export interface JoinContext {
   /** The pool name the client asked for (or the one in the route path). */
   pool: string
@@ -87,6 +93,11 @@ export interface RtcSignalOptions {
   joinHookTimeout?: number
   /** Largest description, in bytes of JSON (UTF-8). */
   maxDescriptionBytes?: number
+  // Connection limits
+  /** Upgraded sockets at once (503 before the upgrade beyond it); 0 = no limit. */
+  maxConnections?: number
+  /** Sockets at once from one `request.ip` (429 before the upgrade beyond it); 0 = no limit. */
+  maxConnectionsPerIp?: number
 }
 
 export interface NormalizedOptions {
@@ -107,6 +118,9 @@ export interface NormalizedOptions {
   readonly joinTimeout: number
   readonly joinHookTimeout: number
   readonly maxDescriptionBytes: number
+  // Connection limits
+  readonly maxConnections: number
+  readonly maxConnectionsPerIp: number
 }
 
 /**
@@ -143,7 +157,9 @@ const OPTION_KEYS = Object.keys({
   adapter: true,
   joinTimeout: true,
   joinHookTimeout: true,
-  maxDescriptionBytes: true
+  maxDescriptionBytes: true,
+  maxConnections: true,
+  maxConnectionsPerIp: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
@@ -209,7 +225,10 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     adapter: normalizeAdapter(o.adapter),
     joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT),
     joinHookTimeout: integer('joinHookTimeout', o.joinHookTimeout, DEFAULT_JOIN_HOOK_TIMEOUT, 1, MAX_TIMEOUT),
-    maxDescriptionBytes: integer('maxDescriptionBytes', o.maxDescriptionBytes, DEFAULT_MAX_DESCRIPTION_BYTES, 1)
+    maxDescriptionBytes: integer('maxDescriptionBytes', o.maxDescriptionBytes, DEFAULT_MAX_DESCRIPTION_BYTES, 1),
+    // Connection limits
+    maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
+    maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0)
   })
   assertJoinedFits('maxBufferedBytes', options)
   return options

@@ -1,18 +1,6 @@
 import { test } from 'tap'
-import { once } from 'node:events'
 import { Writable } from 'node:stream'
-import WebSocket from 'ws'
-import { Client, joinAll, listen } from './helpers'
-
-/** Resolves with the HTTP status of a refused upgrade (the socket never opens). */
-async function refusedStatus (url: string, headers: Record<string, string> = {}): Promise<number> {
-  const ws = new WebSocket(url, { headers })
-  ws.on('open', () => ws.close())
-  const [, res] = await once(ws, 'unexpected-response')
-  ws.on('error', () => {})
-  ws.terminate()
-  return res.statusCode
-}
+import { Client, joinAll, listen, refusedStatus } from './helpers'
 
 test('route hooks answer 401 before the upgrade, and see the pool in the path', async (t) => {
   const seen: string[] = []

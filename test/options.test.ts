@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import rtcSignal, { errors, DEFAULT_MAX_MEMBERS, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import rtcSignal, { errors, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
 import { normalizeOptions } from '../lib/options'
 import { build, Client } from './helpers'
 
@@ -13,6 +13,8 @@ test('defaults are safe and named', async (t) => {
   t.equal(o.maxMembers, DEFAULT_MAX_MEMBERS)
   t.ok(o.heartbeatInterval > 0 && o.rateLimit !== null && o.maxBufferedBytes > 0 && o.maxPayload > 0)
   t.ok(Object.isFrozen(o))
+  t.equal(o.maxConnections, DEFAULT_MAX_CONNECTIONS)
+  t.equal(o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP)
 })
 
 test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', async (t) => {
@@ -33,7 +35,9 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
     [{ joinHook: 'yes' as unknown as undefined }, 'joinHook'],
     [{ routeOptions: [] as unknown as undefined }, 'routeOptions'],
     [{ demo: 1 as unknown as boolean }, 'demo'],
-    [{ adapter: {} as unknown as undefined }, 'adapter']
+    [{ adapter: {} as unknown as undefined }, 'adapter'],
+    [{ maxConnections: -1 }, 'maxConnections'],
+    [{ maxConnectionsPerIp: 1.5 }, 'maxConnectionsPerIp']
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()
@@ -53,7 +57,7 @@ test('the caller\'s options object is never mutated', async (t) => {
 test('an app that registered @fastify/websocket itself keeps it; a custom prefix works', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(websocket)
+  await app.register(websocket, { options: { maxPayload: DEFAULT_MAX_PAYLOAD } })
   await app.register(rtcSignal, { privatePools: false, prefix: '/signal' })
   app.get('/app-ws', { websocket: true }, (socket) => { socket.send('app') })
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -72,10 +76,10 @@ test('injectWS speaks the protocol without listening', async (t) => {
   ws.terminate()
 })
 
-test('a plain GET on a WebSocket route is a 404, not a hang', async (t) => {
+test('a plain GET on a WebSocket route is a 426, not a hang', async (t) => {
   const app = await build(t, { privatePools: false })
-  t.equal((await app.inject('/rtc')).statusCode, 404)
-  t.equal((await app.inject('/rtc/lobby')).statusCode, 404)
+  t.equal((await app.inject('/rtc')).statusCode, 426)
+  t.equal((await app.inject('/rtc/lobby')).statusCode, 426)
 })
 
 test('an unknown option key fails register, naming it and suggesting the nearest known key', async (t) => {

@@ -2,10 +2,12 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
+import { errors } from '../errors'
 import type { PoolManager } from '../core/pool-manager'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
+import { checkAppWebsocket, websocketOptions } from './websocket'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,20 +17,19 @@ declare module 'fastify' {
 }
 
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
+  if (fastify.hasDecorator('rtcPools')) throw new errors.FST_RTC_ALREADY_REGISTERED()
   const options = normalizeOptions(opts)
+  const appWebsocket = fastify.hasDecorator('websocketServer')
+  if (appWebsocket) checkAppWebsocket(fastify, options.maxPayload)
   const core = createCore(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
   fastify.decorate('rtcPools', core.manager)
   // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
   fastify.addHook('preClose', async () => { await core.closeAll() })
   fastify.addHook('onClose', async () => { await core.dispose() })
-  if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, {
-      ...options.websocket,
-      options: { ...options.websocket.options, maxPayload: options.maxPayload }
-    })
-  }
+  if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()
-  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options })
+  const poolExists = async (name: string): Promise<boolean> => (await core.manager.get(name)) !== null
+  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options })
   if (options.demo) {
     // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
     await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })
