@@ -2,6 +2,7 @@
 
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,7 +18,61 @@ interface PackageJson {
   version: string
   files: string[]
   scripts: Record<string, string>
+  engines: { node: string }
+  dependencies: Record<string, string>
   [key: string]: unknown
+}
+
+interface LockEntry {
+  version: string
+  engines?: { node?: string } | string[]
+  dependencies?: Record<string, string>
+  optionalDependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>
+  [key: string]: unknown
+}
+
+/** semver, which npm and fastify use (no types of its own). */
+const semver = createRequire(__filename)('semver') as {
+  minVersion: (range: string) => { version: string } | null
+  satisfies: (version: string, range: string) => boolean
+}
+
+/**
+ * The entries of this repository's package-lock.json that an install of `dependencies` needs, keyed
+ * by their path in the lock (`node_modules/a/node_modules/b`): each name resolved the way Node finds
+ * it from the package that asks for it, through its dependencies and required peers.
+ */
+async function lockClosure (dependencies: Record<string, string>, from = ''): Promise<Map<string, LockEntry>> {
+  const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }
+  const closure = new Map<string, LockEntry>()
+  const find = (dir: string, name: string): string | undefined => {
+    for (;;) {
+      const key = `${dir === '' ? '' : dir + '/'}node_modules/${name}`
+      if (key in lock.packages) return key
+      if (dir === '') return undefined
+      const up = dir.lastIndexOf('/node_modules/')
+      dir = up === -1 ? '' : dir.slice(0, up)
+    }
+  }
+  const add = (dir: string, name: string, optional: boolean): void => {
+    const key = find(dir, name)
+    if (key === undefined) {
+      if (optional) return
+      throw new Error(`${name} (needed by ${dir === '' ? 'the root' : dir}) is not in package-lock.json`)
+    }
+    if (closure.has(key)) return
+    const entry = lock.packages[key]
+    closure.set(key, entry)
+    for (const dep of Object.keys(entry.dependencies ?? {})) add(key, dep, false)
+    for (const dep of Object.keys(entry.optionalDependencies ?? {})) add(key, dep, true)
+    for (const dep of Object.keys(entry.peerDependencies ?? {})) {
+      if (entry.peerDependenciesMeta?.[dep]?.optional !== true) add(key, dep, false)
+    }
+  }
+  for (const name of Object.keys(dependencies)) add(from, name, false)
+  return closure
 }
 
 async function readPackage (): Promise<PackageJson> {
@@ -43,4 +98,20 @@ t.test('npm pack and npm publish build first: a checkout without dist/ cannot sh
   const { stdout } = await run(NPM, ['pack', '--dry-run', '--json'], { cwd: dir })
   const [report] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>
   t.ok(report.files.some((f) => f.path === 'dist/index.js'), 'npm pack ran the build (prepack)')
+})
+
+t.test('every runtime dependency, down the tree, declares the oldest Node this package supports', async (t) => {
+  // What a user installs with the package (its `dependencies`; a peer such as fastify is the user's
+  // choice of version). npm warns EBADENGINE for each package whose engines exclude the user's Node.
+  const pkg = await readPackage()
+  const oldest = semver.minVersion(pkg.engines.node)?.version
+  if (oldest === undefined) throw new Error(`engines.node ${pkg.engines.node} admits no version`)
+  const excluding: string[] = []
+  for (const [key, entry] of await lockClosure(pkg.dependencies)) {
+    const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
+    if (range !== undefined && !semver.satisfies(oldest, range)) {
+      excluding.push(`${key.slice(key.lastIndexOf('node_modules/') + 13)}@${entry.version} (node ${range})`)
+    }
+  }
+  t.same(excluding, [], `no runtime dependency excludes Node ${oldest} (engines.node ${pkg.engines.node})`)
 })
