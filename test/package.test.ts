@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
 
@@ -79,6 +79,13 @@ async function readPackage (): Promise<PackageJson> {
   return JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as PackageJson
 }
 
+/** The paths `npm pack` puts in the tarball, from the current dist/ (built by `npm test`'s pretest). */
+async function packedFiles (): Promise<string[]> {
+  const { stdout } = await run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
+  const [report] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>
+  return report.files.map((f) => f.path)
+}
+
 async function tempDir (t: Test, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -114,4 +121,19 @@ t.test('every runtime dependency, down the tree, declares the oldest Node this p
     }
   }
   t.same(excluding, [], `no runtime dependency excludes Node ${oldest} (engines.node ${pkg.engines.node})`)
+})
+
+t.test('every source map in the package resolves: its sources are shipped or embedded', async (t) => {
+  const files = await packedFiles()
+  const maps = files.filter((f) => f.endsWith('.map'))
+  const unresolved: string[] = []
+  for (const file of maps) {
+    const map = JSON.parse(await readFile(join(ROOT, file), 'utf8')) as { sources: string[], sourcesContent?: Array<string | null> }
+    map.sources.forEach((source, i) => {
+      const shipped = files.includes(join(dirname(file), source))
+      if (!shipped && typeof map.sourcesContent?.[i] !== 'string') unresolved.push(`${file}: ${source}`)
+    })
+  }
+  t.same(unresolved, [], `${maps.length} maps, none pointing at a file the package does not ship`)
+  t.ok(files.includes('dist/index.js'), 'the package was built')
 })
