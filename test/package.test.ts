@@ -2,8 +2,9 @@
 
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +13,11 @@ import type { Test } from 'tap'
 const run = promisify(execFile)
 const ROOT = join(__dirname, '..')
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+const TSC = join(dirname(createRequire(__filename).resolve('typescript/package.json')), 'bin', 'tsc')
+/** Apps that install the packed package: test/fixtures/package/<name>/ (package.json, tsconfig.json, sources). */
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'package')
+/** What the apps depend on besides the package, in the versions this repository's lock has. */
+const APP_DEPENDENCIES = ['fastify', '@types/node', 'ws']
 
 interface PackageJson {
   name: string
@@ -20,6 +26,8 @@ interface PackageJson {
   scripts: Record<string, string>
   engines: { node: string }
   dependencies: Record<string, string>
+  peerDependencies?: Record<string, string>
+  peerDependenciesMeta?: Record<string, unknown>
   [key: string]: unknown
 }
 
@@ -136,4 +144,58 @@ t.test('every source map in the package resolves: its sources are shipped or emb
   }
   t.same(unresolved, [], `${maps.length} maps, none pointing at a file the package does not ship`)
   t.ok(files.includes('dist/index.js'), 'the package was built')
+})
+
+/**
+ * Packs the package as built, then installs the tarball with APP_DEPENDENCIES into `dir` with
+ * `npm ci --offline`: no network. The lock it installs from is made from this repository's
+ * package-lock.json, walked from the tarball's own dependencies (so a dependency it forgets to
+ * declare is missing), and every package it names is in npm's cache after this repository's
+ * `npm ci`. The apps (fixtures) go in subfolders and share this node_modules.
+ */
+async function installPacked (dir: string): Promise<void> {
+  const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
+  const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>
+  const tarball = join(dir, filename)
+  const pkg = await readPackage()
+  const dependencies: Record<string, string> = { [pkg.name]: `file:${filename}` }
+  const lock = await lockClosure(Object.fromEntries(APP_DEPENDENCIES.map((name) => [name, '*'])))
+  for (const name of APP_DEPENDENCIES) dependencies[name] = lock.get(`node_modules/${name}`)!.version
+  const own = `node_modules/${pkg.name}`
+  for (const [key, entry] of await lockClosure(pkg.dependencies, own)) lock.set(key, entry)
+  const integrity = 'sha512-' + createHash('sha512').update(await readFile(tarball)).digest('base64')
+  const packages: Record<string, unknown> = {
+    '': { name: 'apps', dependencies },
+    [own]: { version: pkg.version, resolved: `file:${filename}`, integrity, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
+    ...Object.fromEntries([...lock].map(([key, { dev, devOptional, peer, ...entry }]) => [key, entry]))
+  }
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'apps', private: true, dependencies }, null, 2))
+  await writeFile(join(dir, 'package-lock.json'), JSON.stringify({ name: 'apps', lockfileVersion: 3, requires: true, packages }, null, 2))
+  await run(NPM, ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
+}
+
+/** Copies the fixture app `name` into `dir`; resolves with its folder. */
+async function app (dir: string, name: string): Promise<string> {
+  const target = join(dir, name)
+  await cp(join(FIXTURES, name), target, { recursive: true })
+  return target
+}
+
+/** tsc over an app's tsconfig.json; the compiler's report is the failure message. */
+async function typecheck (t: Test, dir: string, what: string): Promise<void> {
+  try {
+    await run(process.execPath, [TSC, '-p', dir], { cwd: dir })
+    t.pass(what)
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout: string, stderr: string }
+    t.fail(what, { diagnostic: true, tsc: (stdout + stderr).trim() })
+  }
+}
+
+t.test('the packed package installed in apps', { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t, 'rtc-pack-')
+  await installPacked(dir)
+  const esm = await app(dir, 'esm')
+
+  await typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off): every .d.ts of the package compiles')
 })
