@@ -11,6 +11,8 @@ import { promisify } from 'node:util'
 import type { Test } from 'tap'
 
 const run = promisify(execFile)
+// Packing, installing and compiling apps takes a while on a busy machine: a generous bound for the file.
+t.setTimeout(600_000)
 const ROOT = join(__dirname, '..')
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const TSC = join(dirname(createRequire(__filename).resolve('typescript/package.json')), 'bin', 'tsc')
@@ -192,10 +194,27 @@ async function typecheck (t: Test, dir: string, what: string): Promise<void> {
   }
 }
 
-t.test('the packed package installed in apps', { timeout: 180_000 }, async (t) => {
+/** Runs `node args` in an app; the process's output is the failure message. */
+async function node (t: Test, dir: string, args: string[], what: string): Promise<void> {
+  try {
+    await run(process.execPath, args, { cwd: dir })
+    t.pass(what)
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout: string, stderr: string }
+    t.fail(what, { diagnostic: true, output: (stdout + stderr).trim() })
+  }
+}
+
+t.test('the packed package installed in apps', { timeout: 600_000 }, async (t) => {
   const dir = await tempDir(t, 'rtc-pack-')
   await installPacked(dir)
-  const esm = await app(dir, 'esm')
+  const [esm, cjs, bundler] = await Promise.all(['esm', 'cjs', 'bundler'].map((name) => app(dir, name)))
 
-  await typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off): every .d.ts of the package compiles')
+  await Promise.all([
+    typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off) typechecks'),
+    typecheck(t, cjs, 'CommonJS app (node10 resolution, skipLibCheck off) typechecks'),
+    typecheck(t, bundler, 'bundler app (bundler resolution, skipLibCheck off) typechecks')
+  ])
+  await node(t, esm, ['out/exports.js'], 'ESM: default and named imports are the plugin; Node sees every declared export')
+  await node(t, cjs, ['out/app.js'], 'CommonJS: import, require and the named export are the plugin')
 })

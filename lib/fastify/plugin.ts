@@ -1,19 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify'
-import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
-import type { PoolManager } from '../core/pool-manager'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Pools, members and application events of fastify-rtc-signal. */
-    rtcPools: PoolManager
-  }
-}
-
+/** The plugin's body; lib/index.ts wraps it with fastify-plugin and declares `fastify.rtcPools`. */
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
   const options = normalizeOptions(opts)
   const core = createCore(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
@@ -35,5 +27,3 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   }
   fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
 }
-
-export default fp(rtcSignal, { fastify: '5.x', name: 'fastify-rtc-signal' })
