@@ -6,6 +6,8 @@ import Fastify from 'fastify'
 import rtcSignal from '../lib/index'
 
 const DEFAULT_PORT = 7000
+/** This machine only; HOST=0.0.0.0 opens the demo to the network. */
+const DEFAULT_HOST = '127.0.0.1'
 const MAX_NAME_LENGTH = 40
 
 /** A display name from untrusted input: a string, trimmed, at most 40 characters. */
@@ -42,7 +44,7 @@ async function main (): Promise<void> {
   })
 
   const port = Number(process.env.PORT ?? DEFAULT_PORT)
-  const host = process.env.HOST ?? '0.0.0.0'
+  const host = process.env.HOST ?? DEFAULT_HOST
   await app.listen({ port, host })
   app.log.info(`demo: open http://localhost:${port}/lobby in two tabs`)
 

@@ -178,3 +178,19 @@ test('maxDescriptionBytes: a join hook that sets a larger description is join-de
   t.same(logged.map((l) => l.level), [50, 50], 'logged at error: the server set it')
   t.match(logged[0], { msg: /maxDescriptionBytes/ })
 })
+
+test('a join hook that refuses by throwing is logged at info with its message, no stack', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const { url } = await listen(t, {
+    privatePools: false,
+    joinHook: async () => { throw new Error('Not your room') }
+  }, { logger: { level: 'info', stream } })
+  const c = await Client.open(`${url}/rtc`)
+  c.send('rtc:join', { pool: 'p' })
+  t.match(await c.expect('rtc:error'), { reason: 'join-denied', message: 'Not your room' })
+  const refusal = lines.find((line) => line.msg === 'rtc: join refused by the join hook')
+  t.match(refusal, { level: 30, message: 'Not your room', pool: 'p' }, 'info, with the message the client got')
+  t.notMatch(JSON.stringify(refusal), /stack|:\d+:\d+/, 'no stack: a refusal is not a fault')
+  t.notOk(refusal !== undefined && 'err' in refusal, 'no error object')
+})

@@ -228,8 +228,9 @@ export class Session implements Connection {
     try {
       result = await this.#callHook(hook, requested)
     } catch (err) {
-      this.#log.info({ peer: endpoint.id, pool: requested, err }, 'rtc: join refused by the join hook')
+      // A refusal, not a fault: its message, which the client gets too, and no stack.
       const message = err instanceof Error && err.message !== '' ? err.message : undefined
+      this.#log.info({ peer: endpoint.id, pool: requested, message }, 'rtc: join refused by the join hook')
       this.#refuse('join-denied', message, { type: JOIN, pool: requested })
       return null
     }

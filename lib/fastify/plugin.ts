@@ -1,21 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify'
-import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
 import { errors } from '../errors'
-import type { PoolManager } from '../core/pool-manager'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
 import { checkAppWebsocket, websocketOptions } from './websocket'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Pools, members and application events of fastify-rtc-signal. */
-    rtcPools: PoolManager
-  }
-}
-
+/** The plugin's body; lib/index.ts wraps it with fastify-plugin and declares `fastify.rtcPools`. */
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
   if (fastify.hasDecorator('rtcPools')) throw new errors.FST_RTC_ALREADY_REGISTERED()
   const options = normalizeOptions(opts)
@@ -36,5 +28,3 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   }
   fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
 }
-
-export default fp(rtcSignal, { fastify: '5.x', name: 'fastify-rtc-signal' })
