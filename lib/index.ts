@@ -20,6 +20,10 @@ export { PoolManager, type CreatePoolOptions } from './core/pool-manager'
 export type { PoolManagerEvents } from './core/emitter'
 export { Endpoint, type SendVerdict } from './core/endpoint'
 export type { AllowsRule, Member, PoolView } from './core/pool-view'
+export {
+  turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
+  type IceServer, type IceServersResult, type TurnRestServer, type IceServersProvider, type IceServersOption
+} from './ice'
 export { CLOSE_CODES, REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
 export type { Adapter, AdapterHost } from './adapters/adapter'
 export { MemoryAdapter } from './adapters/memory'

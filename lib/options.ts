@@ -2,6 +2,7 @@ import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
 import type { Endpoint } from './core/endpoint'
+import { normalizeIceServers, type IceServers, type IceServersOption } from './ice'
 import type { Description } from './types'
 import { boolean, describeValue, fn, integer, invalid, plainObject } from './validate'
 
@@ -70,6 +71,13 @@ export interface RtcSignalOptions {
   demo?: boolean
   /** The cluster bus; the default keeps everything in this process. */
   adapter?: Adapter
+  /**
+   * ICE servers (STUN/TURN) handed to each member in `rtc:joined` and refreshed with `rtc:ice`:
+   * RTCIceServer entries, TURN REST entries `{ urls, secret, ttl }` (a credential per member,
+   * coturn `use-auth-secret`), or a function of the member's Endpoint (its `request`, and the
+   * description the join hook set) returning `{ servers, expiresAt }`. None by default.
+   */
+  iceServers?: IceServersOption<Endpoint>
 }
 
 export interface NormalizedOptions {
@@ -87,12 +95,14 @@ export interface NormalizedOptions {
   readonly websocket: WebsocketPluginOptions
   readonly demo: boolean
   readonly adapter: Adapter | null
+  /** Issues each member's ICE servers; null when none are configured. Holds no secret it would print. */
+  readonly iceServers: IceServers<Endpoint> | null
 }
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
-  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter'>
+  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' | 'iceServers'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -147,6 +157,7 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     routeOptions: Object.freeze({ ...plainObject<RouteShorthandOptions>('routeOptions', o.routeOptions) }),
     websocket: Object.freeze({ ...plainObject<WebsocketPluginOptions>('websocket', o.websocket) }),
     demo: boolean('demo', o.demo, false),
-    adapter: normalizeAdapter(o.adapter)
+    adapter: normalizeAdapter(o.adapter),
+    iceServers: normalizeIceServers(o.iceServers)
   })
 }

@@ -33,7 +33,8 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
     [{ joinHook: 'yes' as unknown as undefined }, 'joinHook'],
     [{ routeOptions: [] as unknown as undefined }, 'routeOptions'],
     [{ demo: 1 as unknown as boolean }, 'demo'],
-    [{ adapter: {} as unknown as undefined }, 'adapter']
+    [{ adapter: {} as unknown as undefined }, 'adapter'],
+    [{ iceServers: 'stun:stun.example.org' as unknown as [] }, 'iceServers']
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()

@@ -6,6 +6,7 @@ import { ClusterView } from './cluster-view'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { SocketLike } from './endpoint'
 import { Heartbeat, type Clock } from './heartbeat'
+import { IceRefresh } from './ice-refresh'
 import { createManager, type PoolManager } from './pool-manager'
 import { Session, type SessionContext } from './session'
 
@@ -36,7 +37,8 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const adapter = options.adapter ?? new MemoryAdapter()
   const events = new Emitter<PoolManagerEvents>(log)
   const cluster = new ClusterView(adapter, events, log)
-  const context: SessionContext = { options, cluster, adapter, events, log }
+  const ice = options.iceServers === null ? null : new IceRefresh(options.iceServers, log)
+  const context: SessionContext = { options, cluster, adapter, events, log, ice }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
   }, deps.clock)

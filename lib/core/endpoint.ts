@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
-import type { Description } from '../types'
+import type { Description, IceServersResult } from '../types'
 
 /** The part of a `ws` WebSocket the core uses; a test can hand in any object with these members. */
 export interface SocketLike {
@@ -42,6 +42,8 @@ export class Endpoint {
   /** The pool named in the route path (`{prefix}/:pool`), if any: the only pool this connection may join. */
   readonly boundPool: string | null
   #pool: string | null = null
+  /** Its ICE servers, issued before the join is applied (rtc:joined carries them); private: they hold credentials. */
+  #ice: IceServersResult | null = null
   #closed = false
   #alive = true
   #corked = false
@@ -63,6 +65,16 @@ export class Endpoint {
   /** The socket is closing or closed: nothing more is written. */
   get closed (): boolean {
     return this.#closed
+  }
+
+  /** @internal The ICE servers this member was last given, for `rtc:joined.ice`; null when none. */
+  get ice (): IceServersResult | null {
+    return this.#ice
+  }
+
+  /** @internal Set by the session at join. */
+  setIce (ice: IceServersResult | null): void {
+    this.#ice = ice
   }
 
   /** @internal Now a member of `pool` (the cluster view applied its join). */
