@@ -124,6 +124,11 @@ export function joinedMessage (clientId: string, pool: string, peers: readonly s
   return frame('rtc:joined', ice === null ? { client_id: clientId, peers, descriptions, pool } : { client_id: clientId, peers, descriptions, pool, ice })
 }
 
+/** Fresh ICE servers for a member (`rtc:ice`): the same `{ servers, expiresAt }` as `rtc:joined.ice`. */
+export function iceMessage (ice: IceServersResult): string {
+  return frame('rtc:ice', ice)
+}
+
 export function peerMessage (id: string, description: unknown): string {
   return frame('rtc:peer', { id, description })
 }

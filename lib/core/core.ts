@@ -5,7 +5,7 @@ import { CLOSE_CODES } from '../protocol'
 import { ClusterView } from './cluster-view'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { SocketLike } from './endpoint'
-import { Heartbeat, type Clock } from './heartbeat'
+import { Heartbeat, completeClock, type Clock } from './heartbeat'
 import { IceRefresh } from './ice-refresh'
 import { createManager, type PoolManager } from './pool-manager'
 import { Session, type SessionContext } from './session'
@@ -28,7 +28,7 @@ export interface Core {
 }
 
 export interface CoreDependencies {
-  /** Timers for the heartbeat (fake ones in tests). */
+  /** Timers for the heartbeat and the ICE refresh, and the time credentials are issued at (fake ones in tests). */
   clock?: Clock
 }
 
@@ -37,14 +37,17 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const adapter = options.adapter ?? new MemoryAdapter()
   const events = new Emitter<PoolManagerEvents>(log)
   const cluster = new ClusterView(adapter, events, log)
-  const ice = options.iceServers === null ? null : new IceRefresh(options.iceServers, log)
+  const clock = completeClock(deps.clock)
+  const ice = options.iceServers === null
+    ? null
+    : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log)
   const context: SessionContext = { options, cluster, adapter, events, log, ice }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
-  }, deps.clock)
+  }, clock)
   let closing = false
   let disposed = false
-  const manager = createManager({ options, cluster, adapter, events, disposed: () => disposed })
+  const manager = createManager({ options, cluster, adapter, events, ice, disposed: () => disposed })
 
   return {
     manager,
@@ -65,6 +68,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     async closeAll (code = CLOSE_CODES.goingAway) {
       closing = true
       heartbeat.stop()
+      ice?.stopAll()
       const connections = Array.from(cluster.connections())
       for (const connection of connections) connection.endpoint.close(code, 'server shutting down')
       await Promise.all(connections.map((c) => c.leave('shutdown').catch((err: unknown) => log.error({ err }, 'rtc: leave failed'))))
@@ -86,6 +90,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       disposed = true
       closing = true
       heartbeat.stop()
+      ice?.stopAll()
       await adapter.close()
     }
   }

@@ -44,6 +44,7 @@ export class Endpoint {
   #pool: string | null = null
   /** Its ICE servers, issued before the join is applied (rtc:joined carries them); private: they hold credentials. */
   #ice: IceServersResult | null = null
+  #onDetach: (() => void) | null = null
   #closed = false
   #alive = true
   #corked = false
@@ -72,7 +73,7 @@ export class Endpoint {
     return this.#ice
   }
 
-  /** @internal Set by the session at join. */
+  /** @internal Set by the session (at join) and the ICE refresh. */
   setIce (ice: IceServersResult | null): void {
     this.#ice = ice
   }
@@ -82,9 +83,17 @@ export class Endpoint {
     this.#pool = pool
   }
 
-  /** @internal No longer a member of any pool. */
+  /** @internal No longer a member of any pool (every way out: leave, close, kick, pool closed); runs the `onDetach` cleanup. */
   detach (): void {
     this.#pool = null
+    const cleanup = this.#onDetach
+    this.#onDetach = null
+    cleanup?.()
+  }
+
+  /** @internal What to undo when it leaves its pool (its ICE refresh timer); replaces an earlier one. */
+  onDetach (cleanup: (() => void) | null): void {
+    this.#onDetach = cleanup
   }
 
   /**

@@ -205,6 +205,7 @@ export class Session implements Connection {
       await (endpoint.pool === null ? adapter.leave(pool, endpoint.id) : this.leave('closed'))
       return
     }
+    ice?.start(endpoint)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')
     events.emit('join', { endpoint, pool })
   }
