@@ -26,6 +26,10 @@ import { PoolManager, type CreatePoolOptions } from './core/pool-manager'
 import type { PoolManagerEvents } from './core/emitter'
 import { Endpoint, type SendVerdict } from './core/endpoint'
 import type { AllowsRule, Member, PoolView } from './core/pool-view'
+import {
+  turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
+  type IceServer, type IceServersResult, type TurnRestServer, type IceServersProvider, type IceServersOption
+} from './ice'
 import { CLOSE_CODES, REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
 import type { Adapter, AdapterHost } from './adapters/adapter'
 import { MemoryAdapter } from './adapters/memory'
@@ -50,13 +54,15 @@ declare namespace rtcSignal {
     errors, DEFAULT_PREFIX, DEFAULT_PRIVATE_POOLS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_POOL_NAME_LENGTH, DEFAULT_MAX_PAYLOAD,
     DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_RATE_LIMIT_MAX, DEFAULT_RATE_LIMIT_WINDOW,
     RATE_LIMIT_CLOSE_FACTOR, DEFAULT_JOIN_TIMEOUT, DEFAULT_JOIN_HOOK_TIMEOUT, DEFAULT_MAX_DESCRIPTION_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
     PoolManager, Endpoint, CLOSE_CODES, REASONS, REASON_MESSAGES, MemoryAdapter, redisAdapter
   }
   export type {
     RtcErrorCode, RtcSignalOptions, NormalizedOptions, JoinHook, JoinContext, JoinHookResult, OriginCheck, RateLimitOptions,
     Description, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
     CreatePoolOptions, PoolManagerEvents, SendVerdict, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
-    Adapter, AdapterHost, RedisAdapterOptions
+    Adapter, AdapterHost, RedisAdapterOptions,
+    IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption
   }
 }
 
@@ -85,6 +91,9 @@ module.exports.DEFAULT_JOIN_HOOK_TIMEOUT = DEFAULT_JOIN_HOOK_TIMEOUT
 module.exports.DEFAULT_MAX_DESCRIPTION_BYTES = DEFAULT_MAX_DESCRIPTION_BYTES
 module.exports.DEFAULT_MAX_CONNECTIONS = DEFAULT_MAX_CONNECTIONS
 module.exports.DEFAULT_MAX_CONNECTIONS_PER_IP = DEFAULT_MAX_CONNECTIONS_PER_IP
+module.exports.turnRestCredential = turnRestCredential
+module.exports.MIN_TURN_TTL = MIN_TURN_TTL
+module.exports.MAX_TURN_TTL = MAX_TURN_TTL
 module.exports.PoolManager = PoolManager
 module.exports.Endpoint = Endpoint
 module.exports.CLOSE_CODES = CLOSE_CODES

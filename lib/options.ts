@@ -2,6 +2,7 @@ import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
 import type { Endpoint } from './core/endpoint'
+import { normalizeIceServers, type IceServers, type IceServersOption } from './ice'
 import type { Description } from './types'
 import { boolean, describeValue, fn, integer, invalid, knownKeys, plainObject } from './validate'
 
@@ -98,6 +99,13 @@ export interface RtcSignalOptions {
   maxConnections?: number
   /** Sockets at once from one `request.ip` (429 before the upgrade beyond it); 0 = no limit. */
   maxConnectionsPerIp?: number
+  /**
+   * ICE servers (STUN/TURN) handed to each member in `rtc:joined` and refreshed with `rtc:ice`:
+   * RTCIceServer entries, TURN REST entries `{ urls, secret, ttl }` (a credential per member,
+   * coturn `use-auth-secret`), or a function of the member's Endpoint (its `request`, and the
+   * description the join hook set) returning `{ servers, expiresAt }`. None by default.
+   */
+  iceServers?: IceServersOption<Endpoint>
 }
 
 export interface NormalizedOptions {
@@ -121,6 +129,8 @@ export interface NormalizedOptions {
   // Connection limits
   readonly maxConnections: number
   readonly maxConnectionsPerIp: number
+  /** Issues each member's ICE servers; null when none are configured. Holds no secret it would print. */
+  readonly iceServers: IceServers<Endpoint> | null
 }
 
 /**
@@ -159,14 +169,15 @@ const OPTION_KEYS = Object.keys({
   joinHookTimeout: true,
   maxDescriptionBytes: true,
   maxConnections: true,
-  maxConnectionsPerIp: true
+  maxConnectionsPerIp: true,
+  iceServers: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
   'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
-  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes'>
+  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes' | 'iceServers'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -228,7 +239,8 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     maxDescriptionBytes: integer('maxDescriptionBytes', o.maxDescriptionBytes, DEFAULT_MAX_DESCRIPTION_BYTES, 1),
     // Connection limits
     maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
-    maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0)
+    maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0),
+    iceServers: normalizeIceServers(o.iceServers)
   })
   assertJoinedFits('maxBufferedBytes', options)
   return options

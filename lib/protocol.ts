@@ -2,6 +2,7 @@
  * ssp-v2 on the wire: frame parsing and validation, the messages the server sends, the `reason` codes.
  * Pure functions over strings and plain objects: no sockets, no Fastify.
  */
+import type { IceServersResult } from './types'
 
 /** Every `reason` an `rtc:error` can carry (docs/protocol.md, "Error reasons"). */
 export const REASONS = [
@@ -127,8 +128,14 @@ function frame (type: string, data: unknown): string {
   return JSON.stringify({ type, data })
 }
 
-export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>): string {
-  return frame('rtc:joined', { client_id: clientId, peers, descriptions, pool })
+/** `ice` (docs/protocol.md, "ICE servers from the server") only when the server has ICE servers for this member. */
+export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>, ice: IceServersResult | null = null): string {
+  return frame('rtc:joined', ice === null ? { client_id: clientId, peers, descriptions, pool } : { client_id: clientId, peers, descriptions, pool, ice })
+}
+
+/** Fresh ICE servers for a member (`rtc:ice`): the same `{ servers, expiresAt }` as `rtc:joined.ice`. */
+export function iceMessage (ice: IceServersResult): string {
+  return frame('rtc:ice', ice)
 }
 
 export function peerMessage (id: string, description: unknown): string {

@@ -37,7 +37,8 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
     [{ demo: 1 as unknown as boolean }, 'demo'],
     [{ adapter: {} as unknown as undefined }, 'adapter'],
     [{ maxConnections: -1 }, 'maxConnections'],
-    [{ maxConnectionsPerIp: 1.5 }, 'maxConnectionsPerIp']
+    [{ maxConnectionsPerIp: 1.5 }, 'maxConnectionsPerIp'],
+    [{ iceServers: 'stun:stun.example.org' as unknown as [] }, 'iceServers']
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()

@@ -5,7 +5,7 @@ export interface TimerHandle {
 
 /** Time and timers for the core (heartbeat, join timeouts, slow readers, rate limit); a test hands in fake ones. */
 export interface Clock {
-  /** Milliseconds, only ever compared with each other. */
+  /** Milliseconds since the epoch (compared with each other, and the time ICE credentials are issued at). */
   now (): number
   setInterval (callback: () => void, ms: number): TimerHandle
   clearInterval (timer: TimerHandle): void
@@ -15,7 +15,7 @@ export interface Clock {
 
 /** The global timers, looked up at each call (so that fake timers installed later apply too). */
 export const SYSTEM_CLOCK: Clock = {
-  now: () => performance.now(),
+  now: () => Date.now(),
   setInterval: (callback, ms) => setInterval(callback, ms),
   clearInterval: (timer) => { clearInterval(timer as NodeJS.Timeout) },
   setTimeout: (callback, ms) => setTimeout(callback, ms),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
-import type { Description } from '../types'
+import type { Description, IceServersResult } from '../types'
 
 /** The part of a `ws` WebSocket the core uses; a test can hand in any object with these members. */
 export interface SocketLike {
@@ -54,6 +54,9 @@ export class Endpoint {
   /** The pool named in the route path (`{prefix}/:pool`), if any: the only pool this connection may join. */
   readonly boundPool: string | null
   #pool: string | null = null
+  /** Its ICE servers, issued before the join is applied (rtc:joined carries them); private: they hold credentials. */
+  #ice: IceServersResult | null = null
+  #onDetach: (() => void) | null = null
   #closed = false
   #alive = true
   #corked = false
@@ -77,14 +80,32 @@ export class Endpoint {
     return this.#closed
   }
 
+  /** @internal The ICE servers this member was last given, for `rtc:joined.ice`; null when none. */
+  get ice (): IceServersResult | null {
+    return this.#ice
+  }
+
+  /** @internal Set by the session (at join) and the ICE refresh. */
+  setIce (ice: IceServersResult | null): void {
+    this.#ice = ice
+  }
+
   /** @internal Now a member of `pool` (the cluster view applied its join). */
   attach (pool: string): void {
     this.#pool = pool
   }
 
-  /** @internal No longer a member of any pool. */
+  /** @internal No longer a member of any pool (every way out: leave, close, kick, pool closed); runs the `onDetach` cleanup. */
   detach (): void {
     this.#pool = null
+    const cleanup = this.#onDetach
+    this.#onDetach = null
+    cleanup?.()
+  }
+
+  /** @internal What to undo when it leaves its pool (its ICE refresh timer); replaces an earlier one. */
+  onDetach (cleanup: (() => void) | null): void {
+    this.#onDetach = cleanup
   }
 
   /**

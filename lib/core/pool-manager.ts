@@ -8,6 +8,7 @@ import type { ClusterView } from './cluster-view'
 import { checkDescription } from './description'
 import type { ManagerEmitter, PoolManagerEvents } from './emitter'
 import type { Endpoint } from './endpoint'
+import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 
 export interface CreatePoolOptions {
@@ -25,6 +26,8 @@ export interface ManagerParts {
   readonly cluster: ClusterView
   readonly adapter: Adapter
   readonly events: ManagerEmitter
+  /** Each member's ICE servers; null when the `iceServers` option is not set. */
+  readonly ice: IceRefresh | null
   /** True once the server has closed (calls then throw FST_RTC_CLOSED). */
   readonly disposed: () => boolean
 }
@@ -155,6 +158,28 @@ export class PoolManager {
     const members = cluster.view(pool)?.members.values() ?? (await adapter.pool(pool))?.members
     if (members === undefined) throw new errors.FST_RTC_NO_SUCH_POOL(pool)
     for (const m of members) if (m.id !== opts.except) cluster.route(m, text)
+  }
+
+  /**
+   * Issues fresh ICE servers now and sends them as `rtc:ice`: to member `id`, or to every member
+   * connected to this process (e.g. after rotating a TURN secret in a function-form `iceServers`).
+   * Resolves with the number of members that got them (a provider that fails is logged at warn
+   * and retried later); 0 when `iceServers` is not set. `id` must be a member of this process
+   * (FST_RTC_NO_SUCH_PEER otherwise): in a cluster, call it on every process.
+   */
+  async refreshIce (id?: string): Promise<number> {
+    const { cluster, ice } = this.#open()
+    let endpoints: Endpoint[]
+    if (id === undefined) {
+      endpoints = Array.from(cluster.connections(), (c) => c.endpoint)
+    } else {
+      const endpoint = cluster.endpoint(id)
+      if (endpoint === undefined || endpoint.pool === null) throw new errors.FST_RTC_NO_SUCH_PEER(String(id))
+      endpoints = [endpoint]
+    }
+    if (ice === null) return 0
+    const sent = await Promise.all(endpoints.filter((e) => e.pool !== null && !e.closed).map((e) => ice.refresh(e)))
+    return sent.filter(Boolean).length
   }
 
   /** The parts, after checking the server is still open. */

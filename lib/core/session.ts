@@ -12,6 +12,7 @@ import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike } from './endpoint'
+import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 import { RateCounter } from './rate-counter'
 
@@ -25,6 +26,8 @@ export interface SessionContext {
   readonly clock: Clock
   /** Pools that do not exist which a client asked a private server for, logged once each (at most MAX_UNKNOWN_POOLS_LOGGED). */
   readonly unknownPools: Set<string>
+  /** Each member's ICE servers; null when the `iceServers` option is not set. */
+  readonly ice: IceRefresh | null
 }
 
 const COMPLETED = Promise.resolve()
@@ -191,13 +194,19 @@ export class Session implements Connection {
 
   async #admit (requested: string): Promise<void> {
     const { endpoint } = this
-    const { adapter, cluster, events, options } = this.#ctx
+    const { adapter, cluster, events, options, ice } = this.#ctx
     // The hook and the rule may take a while: a socket that closes meanwhile stops the join there.
     const hook = options.joinHook
     const pool = hook === null ? requested : await this.#askHook(hook, requested)
     if (pool === null || endpoint.closed) return
     const allows = cluster.rule(pool)
     if (allows !== undefined && (!(await this.#askRule(allows, pool)) || endpoint.closed)) return
+    // Issued after the hook (which may set the description a provider reads), kept on the endpoint
+    // for the rtc:joined that applyJoin writes, here or after a round trip through the adapter.
+    if (ice !== null) {
+      await ice.issueForJoin(endpoint)
+      if (endpoint.closed) return
+    }
     const member: MemberInfo = { id: endpoint.id, description: endpoint.description, node: cluster.node }
     const outcome = await adapter.join(pool, member, { create: !options.privatePools, maxMembers: options.maxMembers })
     if (!outcome.ok) {
@@ -213,6 +222,7 @@ export class Session implements Connection {
       await (endpoint.pool === null ? adapter.leave(pool, endpoint.id) : this.leave('closed'))
       return
     }
+    ice?.start(endpoint)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')
     events.emit('join', { endpoint, pool })
   }
