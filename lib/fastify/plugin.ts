@@ -28,7 +28,7 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
     })
   }
   await core.start()
-  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options })
+  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options, node: core.manager.node })
   if (options.demo) {
     // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
     await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })

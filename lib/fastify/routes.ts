@@ -1,6 +1,9 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preValidationHookHandler, RouteShorthandOptions } from 'fastify'
+import type {
+  FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler, preValidationHookHandler, RouteShorthandOptions
+} from 'fastify'
 import type {} from '@fastify/websocket'
 import type { Core } from '../core/core'
+import { channels, refusalOf } from '../core/diagnostics'
 import { errors } from '../errors'
 import type { NormalizedOptions, OriginCheck } from '../options'
 import { isPoolName } from '../protocol'
@@ -10,6 +13,8 @@ export interface RoutesOptions {
   /** Hands an upgraded socket to the core. */
   connect: Core['connect']
   options: NormalizedOptions
+  /** The server's id, for the facts it publishes (lib/core/diagnostics.ts). */
+  node: string
 }
 
 /** Browsers put tokens in the query string (they cannot set headers on a WebSocket): never log it. */
@@ -32,14 +37,16 @@ function list<T> (hooks: Hooks<T>): T[] {
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
-export async function routes (fastify: FastifyInstance, { connect, options }: RoutesOptions): Promise<void> {
+export async function routes (fastify: FastifyInstance, { connect, options, node }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength } = options
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
+  const originDenied = new WeakSet<FastifyRequest>()
 
   const checkOrigin = (allowed: OriginCheck): onRequestHookHandler => async function (request: FastifyRequest) {
     const origin = request.headers.origin
     if (!allowed(origin, request)) {
       request.log.info({ origin }, 'rtc: upgrade refused: origin not allowed')
+      originDenied.add(request)
       throw new errors.FST_RTC_ORIGIN_FORBIDDEN(origin ?? '')
     }
   }
@@ -51,11 +58,19 @@ export async function routes (fastify: FastifyInstance, { connect, options }: Ro
     }
   }
 
+  // An upgrade that went through has no HTTP response (the reply is hijacked): this runs for refusals only.
+  const refused: onResponseHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    if (!channels.connection.hasSubscribers) return
+    const result = refusalOf(reply.statusCode, originDenied.has(request))
+    channels.connection.publish({ node, event: 'refused', result, statusCode: reply.statusCode })
+  }
+
   const base = {
     logSerializers: { req: withoutQuery },
     ...user,
     websocket: true as const,
-    onRequest: [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
+    onRequest: [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)],
+    onResponse: [...list(user.onResponse as Hooks<onResponseHookHandler>), refused]
   }
 
   fastify.get('/', base, (socket, request) => {
