@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
 import type { PoolManager } from '../core/pool-manager'
+import { startMetrics } from '../metrics/metrics'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
@@ -16,8 +17,14 @@ declare module 'fastify' {
 
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
   const options = normalizeOptions(opts)
-  const core = createCore(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
+  const log = fastify.log.child({ plugin: 'fastify-rtc-signal' })
+  const core = createCore(options, log)
   fastify.decorate('rtcPools', core.manager)
+  if (options.metrics !== null) {
+    // prom-client is loaded here, only when metrics are on (FST_RTC_METRICS_UNAVAILABLE when it is missing).
+    const metrics = await startMetrics(options.metrics, { node: core.manager.node, stats: () => core.stats() }, log)
+    fastify.addHook('onClose', async () => { metrics.close() })
+  }
   // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
   fastify.addHook('preClose', async () => { await core.closeAll() })
   fastify.addHook('onClose', async () => { await core.dispose() })
