@@ -12,7 +12,11 @@ import Fastify from 'fastify'
 import { Registry, type Metric } from 'prom-client'
 import WebSocket from 'ws'
 import rtcSignal, { CHANNELS, REASONS, type ConnectionFact, type FrameKind, type HeartbeatFact, type JoinFact, type LeaveFact } from '../lib/index'
+import { receivedKind, sentKind } from '../lib/core/diagnostics'
 import { Negotiations, type MetricsClock, type NegotiationOutcome } from '../lib/metrics/negotiations'
+import {
+  STOP_MESSAGE, candidateMessage, closeMessage, describeMessage, errorMessage, eventMessage, joinedMessage, peerMessage, sdpMessage
+} from '../lib/protocol'
 import { Client, joinAll, listen, type Tap } from './helpers'
 
 // ---------------------------------------------------------------------------------------------
@@ -463,4 +467,32 @@ test('Negotiations on a fake clock: answered, abandoned, timeout, bounded', asyn
   t.equal(table.size, 0)
   table.close()
   t.equal(sweep, null, 'close clears the sweep')
+})
+
+test('frame kinds: every message the server builds, and every frame type a client sends', async (t) => {
+  const id = '8a6f2c1d-3b4e-4f5a-9c7d-1e2f3a4b5c6d'
+  t.same({
+    joined: sentKind(joinedMessage(id, 'p', [], {})),
+    peer: sentKind(peerMessage(id, { name: 'Ada' })),
+    close: sentKind(closeMessage(id)),
+    describe: sentKind(describeMessage(id, null)),
+    stop: sentKind(STOP_MESSAGE),
+    sdp: sentKind(sdpMessage(id, OFFER)),
+    candidate: sentKind(candidateMessage(id, null)),
+    error: sentKind(errorMessage('pool-full')),
+    event: sentKind(eventMessage('chat', { text: 'hi' })),
+    'event named like rtc': sentKind(eventMessage('rtcx', {}))
+  }, {
+    joined: 'join',
+    peer: 'other',
+    close: 'other',
+    describe: 'other',
+    stop: 'other',
+    sdp: 'sdp',
+    candidate: 'candidate',
+    error: 'other',
+    event: 'event',
+    'event named like rtc': 'event'
+  })
+  t.same(['rtc:join', 'rtc:sdp', 'rtc:candidate', 'rtc:leave', 'chat', undefined].map(receivedKind), ['join', 'sdp', 'candidate', 'other', 'event', 'other'])
 })

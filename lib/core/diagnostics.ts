@@ -170,16 +170,23 @@ export function receivedKind (type: string | undefined): FrameKind {
 
 const TYPE_AT = '{"type":"'.length
 const NAME_AT = TYPE_AT + 'rtc:'.length
+const [R, T, C, COLON, S, D, A, J] = ['r', 't', 'c', ':', 's', 'd', 'a', 'j'].map((c) => c.charCodeAt(0))
 
 /**
- * The kind of a frame the server writes, read from its first bytes: every server frame is built by
- * lib/protocol.ts as `{"type":"...` (application events too), so this needs no parsing.
+ * The kind of a frame the server writes, read from its first characters: every server frame is
+ * built by lib/protocol.ts as `{"type":"...` (application events too), and the server's `rtc:` types
+ * differ by their first two letters (`sdp`/`stop`, `candidate`/`close`, `joined`), so this needs no
+ * parsing (a few charCodeAt, per frame written).
  */
 export function sentKind (text: string): FrameKind {
-  if (!text.startsWith('rtc:', TYPE_AT)) return 'event'
-  if (text.startsWith('sdp"', NAME_AT)) return 'sdp'
-  if (text.startsWith('candidate"', NAME_AT)) return 'candidate'
-  if (text.startsWith('joined"', NAME_AT)) return 'join'
+  if (text.charCodeAt(TYPE_AT) !== R || text.charCodeAt(TYPE_AT + 1) !== T || text.charCodeAt(TYPE_AT + 2) !== C || text.charCodeAt(TYPE_AT + 3) !== COLON) {
+    return 'event'
+  }
+  const first = text.charCodeAt(NAME_AT)
+  const second = text.charCodeAt(NAME_AT + 1)
+  if (first === S && second === D) return 'sdp'
+  if (first === C && second === A) return 'candidate'
+  if (first === J) return 'join'
   return 'other'
 }
 

@@ -146,7 +146,9 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
   counter(metricNames.adapterErrorsTotal, 'Failed adapter calls, by operation', 'op', adapterErrors)
   counter(metricNames.evictionsTotal, 'Open offers forgotten unsettled because the table of open offers was full', null, evictions)
 
-  const frames = { in: new Tally(FRAME_KINDS), out: new Tally(FRAME_KINDS) }
+  // Per frame: two property increments on fixed-shape objects.
+  const zeros = (): Record<FrameKind, number> => ({ sdp: 0, candidate: 0, join: 0, event: 0, other: 0 })
+  const frames = { in: zeros(), out: zeros() }
   const frameBytes = { in: 0, out: 0 }
   new client.Counter({ // eslint-disable-line no-new
     name: metricNames.framesTotal,
@@ -156,7 +158,7 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
     collect () {
       this.reset()
       for (const direction of ['in', 'out'] as const) {
-        for (const [type, n] of frames[direction].counts) this.inc({ direction, type }, n)
+        for (const type of FRAME_KINDS) this.inc({ direction, type }, frames[direction][type])
       }
     }
   })
@@ -230,7 +232,7 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
   })
   on<ErrorFact>(CHANNELS.error, (fact) => refusals.add(fact.reason))
   on<FrameFact>(CHANNELS.frame, (fact) => {
-    frames[fact.direction].add(fact.kind)
+    frames[fact.direction][fact.kind]++
     frameBytes[fact.direction] += fact.bytes
   })
   on<HookFact>(CHANNELS.hook, (fact) => hookSeconds.observe({ hook: fact.hook }, fact.seconds))

@@ -31,7 +31,6 @@ export interface NegotiationsOptions {
 }
 
 interface Offer {
-  readonly key: string
   readonly from: string
   readonly to: string
   readonly at: number
@@ -43,11 +42,16 @@ interface Offer {
  * (`timeout`). A second offer on a pair whose offer is still open (a re-offer after a glare
  * rollback, an ICE restart) keeps the first one's start: the negotiation is still under way.
  * Bounded: the table keeps at most `max` offers, in the order they started, so that the sweep
- * and the eviction both take from the front.
+ * and the eviction both take from the front. Looked up by offerer then answerer (ids whose hash
+ * V8 has already computed: no key is built per frame).
  */
 export class Negotiations {
   readonly #options: NegotiationsOptions
-  readonly #open = new Map<string, Offer>()
+  /** Open offers in the order they started. */
+  readonly #open = new Set<Offer>()
+  /** offerer → answerer → offer. */
+  readonly #byPair = new Map<string, Map<string, Offer>>()
+  /** Both members of each open offer → their offers (for leaves). */
   readonly #byPeer = new Map<string, Set<Offer>>()
   readonly #timer
 
@@ -64,21 +68,24 @@ export class Negotiations {
 
   /** `from` sent an offer to `to`. */
   offer (from: string, to: string): void {
-    const key = from + ' ' + to
-    if (this.#open.has(key)) return
+    let offers = this.#byPair.get(from)
+    if (offers?.has(to) === true) return
     if (this.#open.size >= this.#options.max) {
       this.#remove(this.#open.values().next().value as Offer)
       this.#options.evicted()
+      offers = this.#byPair.get(from)
     }
-    const offer: Offer = { key, from, to, at: this.#options.clock.now() }
-    this.#open.set(key, offer)
+    const offer: Offer = { from, to, at: this.#options.clock.now() }
+    this.#open.add(offer)
+    if (offers === undefined) this.#byPair.set(from, new Map([[to, offer]]))
+    else offers.set(to, offer)
     this.#index(from, offer)
     this.#index(to, offer)
   }
 
   /** `from` answered `to`'s offer. */
   answer (from: string, to: string): void {
-    const offer = this.#open.get(to + ' ' + from)
+    const offer = this.#byPair.get(to)?.get(from)
     if (offer !== undefined) this.#settle(offer, 'answered')
   }
 
@@ -92,7 +99,7 @@ export class Negotiations {
   /** Settles the offers that waited `timeout` ms or more. */
   sweep (): void {
     const oldest = this.#options.clock.now() - this.#options.timeout
-    for (const offer of this.#open.values()) {
+    for (const offer of this.#open) {
       if (offer.at > oldest) break
       this.#settle(offer, 'timeout')
     }
@@ -102,6 +109,7 @@ export class Negotiations {
   close (): void {
     this.#options.clock.clearInterval(this.#timer)
     this.#open.clear()
+    this.#byPair.clear()
     this.#byPeer.clear()
   }
 
@@ -124,7 +132,10 @@ export class Negotiations {
   }
 
   #remove (offer: Offer): void {
-    this.#open.delete(offer.key)
+    this.#open.delete(offer)
+    const offers = this.#byPair.get(offer.from)
+    offers?.delete(offer.to)
+    if (offers?.size === 0) this.#byPair.delete(offer.from)
     this.#unindex(offer.from, offer)
     this.#unindex(offer.to, offer)
   }
