@@ -33,9 +33,10 @@ const DEFAULTS = {
   repeat: 3, // runs per server, alternating baseline/plugin; the table shows medians
   quietWait: 30, // seconds to wait at most, before each run, for other processes to use < 25% CPU
   quiet: 25, // that threshold, % of one core
-  attempts: 3 // relay, routing: windows measured at most while other processes use > 2 × quiet % CPU
+  attempts: 3, // relay, routing: windows measured at most while other processes use > 2 × quiet % CPU
+  metricsRepeat: 5 // metrics: runs per configuration, alternating (the target is tight: 5%)
 }
-const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, routingWindow: 1.5, repeat: 1, quietWait: 0, attempts: 1 }
+const QUICK = { clients: 60, duration: 1.5, warmup: 0.5, joins: 400, rounds: 3, churnClients: 60, idle: 1000, routingPools: 1000, routingWindow: 1.5, repeat: 1, quietWait: 0, attempts: 1, metricsRepeat: 1 }
 
 const flags = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'string' }]))
 const { values, positionals } = parseArgs({
@@ -54,7 +55,9 @@ for (const k of Object.keys(DEFAULTS)) {
 }
 // `cluster` (cross-process relay through Redis against one process) is its own script with its own table.
 const EXTERNAL = { cluster: 'cluster.mjs' }
-const known = [...Object.keys(scenarios), ...Object.keys(EXTERNAL)]
+// `metrics`: the relay scenario on the plugin without and with metrics, in the same run (its own table).
+const MODES = ['metrics']
+const known = [...Object.keys(scenarios), ...MODES, ...Object.keys(EXTERNAL)]
 const chosen = positionals.length ? positionals : known
 for (const name of chosen) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; have ${known.join(', ')}`)
 const servers = (values.servers ?? 'baseline,plugin').split(',')
@@ -158,6 +161,29 @@ async function quietMoment () {
   }
 }
 
+/**
+ * Runs `measure` on a fresh server per run (`start(name)`), `repeat` times for each of `names`,
+ * alternating which goes first; returns each name's runs ({ metrics, problems }).
+ */
+async function alternating (names, repeat, start, measure) {
+  const runs = Object.fromEntries(names.map((name) => [name, []]))
+  for (let r = 0; r < repeat; r++) {
+    for (const name of r % 2 ? [...names].reverse() : names) {
+      let server
+      try {
+        await quietMoment()
+        server = await start(name)
+        runs[name].push(await measure(server, name))
+      } catch (err) {
+        runs[name].push({ metrics: {}, problems: [`failed: ${err.message}`] })
+      } finally {
+        await server?.stop()
+      }
+    }
+  }
+  return runs
+}
+
 function medians (list) {
   const keys = new Set(list.flatMap((m) => Object.keys(m)))
   return Object.fromEntries([...keys].map((k) => {
@@ -191,21 +217,7 @@ const report = { date: new Date().toISOString(), machine, options: o, servers, n
 
 for (const name of chosen.filter((n) => scenarios[n] !== undefined)) {
   console.log(`\n## ${name}: ${DESCRIBE[name]}${o.repeat > 1 ? ` (median of ${o.repeat} runs each)` : ''}`)
-  const runs = Object.fromEntries(servers.map((kind) => [kind, []]))
-  for (let r = 0; r < o.repeat; r++) {
-    for (const kind of r % 2 ? [...servers].reverse() : servers) {
-      let server
-      try {
-        await quietMoment()
-        server = await startServer(kind, { profileDir: profDir })
-        runs[kind].push(await scenarios[name](server, o))
-      } catch (err) {
-        runs[kind].push({ metrics: {}, problems: [`failed: ${err.message}`] })
-      } finally {
-        await server?.stop()
-      }
-    }
-  }
+  const runs = await alternating(servers, o.repeat, (kind) => startServer(kind, { profileDir: profDir }), (server) => scenarios[name](server, o))
   const results = Object.fromEntries(Object.entries(runs).map(([kind, list]) => [kind, {
     metrics: medians(list.map((run) => run.metrics)),
     problems: list.flatMap((run, r) => run.problems.map((p) => (o.repeat > 1 ? `run ${r + 1}: ${p}` : p))),
@@ -226,11 +238,49 @@ for (const name of chosen.filter((n) => scenarios[n] !== undefined)) {
   report.scenarios[name] = { description: DESCRIBE[name], results }
 }
 
+if (chosen.includes('metrics')) await metricsOverhead()
+
 if (report.targets.length) {
   console.log('\n## targets (plugin vs baseline, same run)')
   console.log(table([['scenario', 'metric', 'baseline', 'plugin', 'target', ''],
-    ...report.targets.map((t) => [t.scenario, t.metric, fmt(t.baseline, 2), fmt(t.plugin, 2), t.target, t.pass ? 'PASS' : 'FAIL'])]))
+    ...report.targets.map((t) => [t.scenario, t.metric, fmt(t.baseline, 2), fmt(t.plugin, 2), t.target, t.pass ? 'PASS' : t.scenario === 'metrics' ? 'MISS' : 'FAIL'])]))
 }
+
+/**
+ * The cost of `metrics`: the relay scenario on the same plugin build with metrics off and on (a
+ * prom-client registry scraped every second), alternating which goes first; medians of
+ * --metrics-repeat runs each. Target: server CPU per 1,000 relayed frames at most 1.05× without.
+ */
+async function metricsOverhead () {
+  const configs = { plugin: {}, 'plugin+metrics': { metrics: true } }
+  const names = Object.keys(configs)
+  console.log(`\n## metrics: ${DESCRIBE.relay}; the plugin without and with metrics (registry scraped every second)` +
+    `${o.metricsRepeat > 1 ? ` (median of ${o.metricsRepeat} runs each)` : ''}`)
+  const runs = await alternating(names, o.metricsRepeat, (name) => startServer('plugin', { options: configs[name], profileDir: profDir }),
+    (server, name) => relay(server, { ...o, label: `relay-${name}` }))
+  const [off, on] = names.map((name) => medians(runs[name].map((run) => run.metrics)))
+  const rows = [['metric', 'metrics off', 'metrics on', 'on/off', 'target', '']]
+  for (const [key, label, d, limit] of [
+    ['cpuPer1k', 'server CPU ms / 1k frames', 1, 1.05],
+    ['gcPer1k', '  GC ms / 1k frames', 1],
+    ['framesPerSec', 'delivered frames/s', 0],
+    ['p99', 'latency p99 (ms)', 2],
+    ['otherCpu', 'other processes CPU %', 0]
+  ]) {
+    const ratio = on[key] / off[key]
+    const pass = limit === undefined || !Number.isFinite(ratio) ? null : ratio <= limit
+    rows.push([label, fmt(off[key], d), fmt(on[key], d), fmt(ratio, 3), limit === undefined ? '' : `≤ ${limit}×`, pass === null ? '' : pass ? 'PASS' : 'MISS'])
+    if (pass !== null) report.targets.push({ scenario: 'metrics', metric: label, baseline: off[key], plugin: on[key], target: `≤ ${limit}×`, pass })
+  }
+  console.log(table(rows))
+  console.log(`cpu per 1k frames, each run: off ${runs.plugin.map((run) => fmt(run.metrics.cpuPer1k, 1)).join(', ')}; on ${runs['plugin+metrics'].map((run) => fmt(run.metrics.cpuPer1k, 1)).join(', ')}`)
+  for (const name of names) {
+    const problems = runs[name].flatMap((run, r) => run.problems.map((p) => (o.metricsRepeat > 1 ? `run ${r + 1}: ${p}` : p)))
+    console.log(`checks ${name}: ${problems.length ? problems.join('; ') : 'OK'}`)
+  }
+  report.scenarios.metrics = { description: `${DESCRIBE.relay}; metrics off vs on`, results: Object.fromEntries(names.map((name) => [name, { runs: runs[name].map((run) => run.metrics) }])) }
+}
+
 const file = path.join(resultsDir, `${stamp}.json`)
 writeFileSync(file, JSON.stringify(report, null, 2))
 console.log(`\nresults: ${path.relative(process.cwd(), file)}${profDir ? `\nprofiles: ${path.relative(process.cwd(), profDir)} (node bench/profile.mjs FILE)` : ''}`)

@@ -25,6 +25,10 @@ export const errors = {
   FST_RTC_ORIGIN_FORBIDDEN: createError('FST_RTC_ORIGIN_FORBIDDEN', 'Origin "%s" is not allowed', 403),
   /** The Redis adapter cannot reach Redis (a server call while reconnecting, or no Redis at startup). */
   FST_RTC_REDIS_UNAVAILABLE: createError('FST_RTC_REDIS_UNAVAILABLE', 'Redis is unreachable: %s', 503),
+  /** `metrics` is set but the optional peer dependency prom-client is not installed. */
+  FST_RTC_METRICS_UNAVAILABLE: createError('FST_RTC_METRICS_UNAVAILABLE', 'The metrics option needs prom-client (npm install prom-client): %s', 500),
+  /** The registry already has a metric by one of the plugin's names (another instance, or another library, with the same prefix). */
+  FST_RTC_METRICS_CONFLICT: createError('FST_RTC_METRICS_CONFLICT', 'The metrics registry already has a metric named "%s": give each instance its own registry or metrics.prefix', 500),
   /** The PoolManager was used after the Fastify instance closed. */
   FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
   /** An upgrade while `maxConnections` sockets are open (answered before the upgrade). */

@@ -16,6 +16,8 @@ import {
   DEFAULT_PREFIX, DEFAULT_PRIVATE_POOLS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_POOL_NAME_LENGTH, DEFAULT_MAX_PAYLOAD,
   DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_RATE_LIMIT_MAX, DEFAULT_RATE_LIMIT_WINDOW,
   RATE_LIMIT_CLOSE_FACTOR, DEFAULT_JOIN_TIMEOUT, DEFAULT_JOIN_HOOK_TIMEOUT, DEFAULT_MAX_DESCRIPTION_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_METRICS_PREFIX, DEFAULT_METRICS_BUCKETS, DEFAULT_NEGOTIATION_TIMEOUT, DEFAULT_MAX_OPEN_OFFERS,
+  type MetricsOptions, type MetricsRegistry, type MetricsHistogram,
   type RtcSignalOptions, type NormalizedOptions, type JoinHook, type JoinContext, type JoinHookResult,
   type OriginCheck, type RateLimitOptions
 } from './options'
@@ -30,6 +32,10 @@ import {
   turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
   type IceServer, type IceServersResult, type TurnRestServer, type IceServersProvider, type IceServersOption
 } from './ice'
+import {
+  CHANNELS, type ConnectionFact, type ConnectionRefusal, type JoinFact, type LeaveFact, type RelayFact, type SdpType, type ErrorFact,
+  type FrameFact, type FrameKind, type HookFact, type HeartbeatFact, type AdapterFact, type AdapterOp, type IceFact
+} from './core/diagnostics'
 import { CLOSE_CODES, REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
 import type { Adapter, AdapterHost } from './adapters/adapter'
 import { MemoryAdapter } from './adapters/memory'
@@ -54,6 +60,7 @@ declare namespace rtcSignal {
     errors, DEFAULT_PREFIX, DEFAULT_PRIVATE_POOLS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_POOL_NAME_LENGTH, DEFAULT_MAX_PAYLOAD,
     DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_RATE_LIMIT_MAX, DEFAULT_RATE_LIMIT_WINDOW,
     RATE_LIMIT_CLOSE_FACTOR, DEFAULT_JOIN_TIMEOUT, DEFAULT_JOIN_HOOK_TIMEOUT, DEFAULT_MAX_DESCRIPTION_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_METRICS_PREFIX, DEFAULT_METRICS_BUCKETS, DEFAULT_NEGOTIATION_TIMEOUT, DEFAULT_MAX_OPEN_OFFERS, CHANNELS,
     turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
     PoolManager, Endpoint, CLOSE_CODES, REASONS, REASON_MESSAGES, MemoryAdapter, redisAdapter
   }
@@ -62,7 +69,10 @@ declare namespace rtcSignal {
     Description, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
     CreatePoolOptions, PoolManagerEvents, SendVerdict, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
     Adapter, AdapterHost, RedisAdapterOptions,
-    IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption
+    IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption,
+    MetricsOptions, MetricsRegistry, MetricsHistogram,
+    ConnectionFact, ConnectionRefusal, JoinFact, LeaveFact, RelayFact, SdpType, ErrorFact,
+    FrameFact, FrameKind, HookFact, HeartbeatFact, AdapterFact, AdapterOp, IceFact
   }
 }
 
@@ -91,6 +101,11 @@ module.exports.DEFAULT_JOIN_HOOK_TIMEOUT = DEFAULT_JOIN_HOOK_TIMEOUT
 module.exports.DEFAULT_MAX_DESCRIPTION_BYTES = DEFAULT_MAX_DESCRIPTION_BYTES
 module.exports.DEFAULT_MAX_CONNECTIONS = DEFAULT_MAX_CONNECTIONS
 module.exports.DEFAULT_MAX_CONNECTIONS_PER_IP = DEFAULT_MAX_CONNECTIONS_PER_IP
+module.exports.DEFAULT_METRICS_PREFIX = DEFAULT_METRICS_PREFIX
+module.exports.DEFAULT_METRICS_BUCKETS = DEFAULT_METRICS_BUCKETS
+module.exports.DEFAULT_NEGOTIATION_TIMEOUT = DEFAULT_NEGOTIATION_TIMEOUT
+module.exports.DEFAULT_MAX_OPEN_OFFERS = DEFAULT_MAX_OPEN_OFFERS
+module.exports.CHANNELS = CHANNELS
 module.exports.turnRestCredential = turnRestCredential
 module.exports.MIN_TURN_TTL = MIN_TURN_TTL
 module.exports.MAX_TURN_TTL = MAX_TURN_TTL

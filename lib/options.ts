@@ -24,6 +24,14 @@ export const DEFAULT_RATE_LIMIT_MAX = 500
 export const DEFAULT_RATE_LIMIT_WINDOW = 1000
 /** A connection that sends this many times its limit in one window is closed with 1008. */
 export const RATE_LIMIT_CLOSE_FACTOR = 2
+/** Every metric's name starts with this (`rtc_signal_connections`). */
+export const DEFAULT_METRICS_PREFIX = 'rtc_signal_'
+/** Histogram buckets in seconds: from a join on loopback (about a millisecond) to a negotiation timing out (30 s). */
+export const DEFAULT_METRICS_BUCKETS: readonly number[] = Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+/** An offer with no answer after this many ms counts as a `timeout` negotiation. */
+export const DEFAULT_NEGOTIATION_TIMEOUT = 30_000
+/** Open offers tracked at most (each about 200 bytes); past it the oldest is forgotten and counted as evicted. */
+export const DEFAULT_MAX_OPEN_OFFERS = 10_000
 
 // Hardening: how long a socket may take to join, a join hook to answer, a reader to drain.
 /** A page joins right after connecting; a socket that has not joined by then is closed (1008 'join timeout'). 0 = off. */
@@ -63,6 +71,29 @@ export interface RateLimitOptions {
   max?: number
   /** The window in milliseconds. */
   timeWindow?: number
+}
+
+/** The part of a prom-client `Registry` the plugin uses: yours, or the one fastify-metrics exposes. */
+export interface MetricsRegistry {
+  registerMetric (metric: unknown): void
+  getSingleMetric (name: string): unknown
+  removeSingleMetric (name: string): void
+}
+
+/** The histograms whose buckets can be set. */
+export type MetricsHistogram = 'join' | 'hook' | 'negotiation' | 'heartbeat'
+
+export interface MetricsOptions {
+  /** A prom-client `Registry`: the plugin's metrics go there, never on prom-client's global registry. */
+  registry: MetricsRegistry
+  /** Prefix of every metric's name; `rtc_signal_` by default. */
+  prefix?: string
+  /** Buckets in seconds, for every histogram (an array) or per histogram. */
+  buckets?: number[] | Partial<Record<MetricsHistogram, number[]>>
+  /** Milliseconds after which an unanswered offer counts as a `timeout` negotiation. */
+  negotiationTimeout?: number
+  /** Open offers tracked at most; the oldest is forgotten (and counted) past it. */
+  maxOpenOffers?: number
 }
 
 export interface RtcSignalOptions {
@@ -106,6 +137,8 @@ export interface RtcSignalOptions {
    * description the join hook set) returning `{ servers, expiresAt }`. None by default.
    */
   iceServers?: IceServersOption<Endpoint>
+  /** Prometheus metrics on your prom-client registry (prom-client must be installed); `false` (default) for none. */
+  metrics?: MetricsOptions | false
 }
 
 export interface NormalizedOptions {
@@ -131,6 +164,15 @@ export interface NormalizedOptions {
   readonly maxConnectionsPerIp: number
   /** Issues each member's ICE servers; null when none are configured. Holds no secret it would print. */
   readonly iceServers: IceServers<Endpoint> | null
+  readonly metrics: NormalizedMetricsOptions | null
+}
+
+export interface NormalizedMetricsOptions {
+  readonly registry: MetricsRegistry
+  readonly prefix: string
+  readonly buckets: Readonly<Record<MetricsHistogram, readonly number[]>>
+  readonly negotiationTimeout: number
+  readonly maxOpenOffers: number
 }
 
 /**
@@ -170,7 +212,8 @@ const OPTION_KEYS = Object.keys({
   maxDescriptionBytes: true,
   maxConnections: true,
   maxConnectionsPerIp: true,
-  iceServers: true
+  iceServers: true,
+  metrics: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
@@ -215,6 +258,43 @@ function normalizeAdapter (value: unknown): Adapter | null {
   return value as Adapter
 }
 
+const HISTOGRAMS: readonly MetricsHistogram[] = ['join', 'hook', 'negotiation', 'heartbeat']
+
+function normalizeBuckets (name: string, value: unknown): readonly number[] {
+  if (value === undefined) return DEFAULT_METRICS_BUCKETS
+  if (!Array.isArray(value) || value.length === 0 ||
+      !value.every((b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > value[i - 1]))) {
+    throw invalid(name, `expected a non-empty array of increasing positive numbers (seconds), got ${describeValue(value)}`)
+  }
+  return Object.freeze([...value as number[]])
+}
+
+function normalizeMetrics (value: unknown): NormalizedOptions['metrics'] {
+  if (value === undefined || value === false) return null
+  const o = plainObject<MetricsOptions>('metrics', value)
+  const registry = o.registry as Partial<MetricsRegistry> | undefined
+  if (typeof registry !== 'object' || registry === null ||
+      typeof registry.registerMetric !== 'function' || typeof registry.getSingleMetric !== 'function' || typeof registry.removeSingleMetric !== 'function') {
+    throw invalid('metrics.registry', `expected a prom-client Registry, got ${describeValue(registry)}`)
+  }
+  const prefix = o.prefix ?? DEFAULT_METRICS_PREFIX
+  if (typeof prefix !== 'string' || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
+    throw invalid('metrics.prefix', `expected a Prometheus name prefix like "rtc_signal_", got ${describeValue(prefix)}`)
+  }
+  const given = o.buckets
+  const perHistogram = given === undefined || Array.isArray(given) ? null : plainObject<Partial<Record<MetricsHistogram, number[]>>>('metrics.buckets', given)
+  const buckets = Object.fromEntries(HISTOGRAMS.map((h) => [h, perHistogram === null
+    ? normalizeBuckets('metrics.buckets', given)
+    : normalizeBuckets(`metrics.buckets.${h}`, perHistogram[h])])) as Record<MetricsHistogram, readonly number[]>
+  return Object.freeze({
+    registry: registry as MetricsRegistry,
+    prefix,
+    buckets: Object.freeze(buckets),
+    negotiationTimeout: integer('metrics.negotiationTimeout', o.negotiationTimeout, DEFAULT_NEGOTIATION_TIMEOUT, 1),
+    maxOpenOffers: integer('metrics.maxOpenOffers', o.maxOpenOffers, DEFAULT_MAX_OPEN_OFFERS, 1)
+  })
+}
+
 /** Validates the caller's options once, at registration, and returns a frozen copy with every default filled in. */
 export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOptions {
   const o = plainObject<RtcSignalOptions>('options', opts)
@@ -240,7 +320,8 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     // Connection limits
     maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
     maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0),
-    iceServers: normalizeIceServers(o.iceServers)
+    iceServers: normalizeIceServers(o.iceServers),
+    metrics: normalizeMetrics(o.metrics)
   })
   assertJoinedFits('maxBufferedBytes', options)
   return options

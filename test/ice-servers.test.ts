@@ -218,7 +218,7 @@ async function listenWithClock (t: Tap, opts: RtcSignalOptions, clock: FakeClock
   app.addHook('onClose', async () => { await core.dispose() })
   await app.register(websocket)
   await core.start()
-  await app.register(routes, { prefix: options.prefix, connect: core.connect, poolExists: async (name) => (await core.manager.get(name)) !== null, options })
+  await app.register(routes, { prefix: options.prefix, connect: core.connect, poolExists: async (name) => (await core.manager.get(name)) !== null, options, node: core.manager.node })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('no port')

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, AdapterHost } from '../adapters/adapter'
 import { CLOSE_CODES, STOP_MESSAGE, closeMessage, describeMessage, joinedMessage, peerMessage } from '../protocol'
 import type { Description, LeaveReason, MemberInfo, PoolSettings } from '../types'
+import { channels, publishSent } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import type { Endpoint } from './endpoint'
 import { PoolView, type AllowsRule, type Member } from './pool-view'
@@ -72,6 +73,13 @@ export class ClusterView implements AdapterHost {
     return { connections: this.#connections.size, pools: this.#views.size }
   }
 
+  /** Members connected to this process (its connections that are in a pool). */
+  localMembers (): number {
+    let count = 0
+    for (const view of this.#views.values()) count += view.localCount
+    return count
+  }
+
   /** Resolves when no connection is left. */
   whenEmpty (): Promise<void> {
     if (this.#connections.size === 0) return Promise.resolve()
@@ -94,7 +102,9 @@ export class ClusterView implements AdapterHost {
 
   /** Writes to a local endpoint; a slow reader is dropped instead of buffering without bound. */
   write (endpoint: Endpoint, text: string): void {
-    if (endpoint.send(text) !== 'slow') return
+    const verdict = endpoint.send(text)
+    if (verdict === 'sent' && channels.frame.hasSubscribers) publishSent(this.node, endpoint.id, text)
+    if (verdict !== 'slow') return
     endpoint.request.log.info({ peer: endpoint.id }, 'rtc: slow reader dropped (outgoing buffer over maxBufferedBytes)')
     this.#connections.get(endpoint.id)?.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
   }
@@ -184,6 +194,7 @@ export class ClusterView implements AdapterHost {
       endpoint.detach()
       this.write(endpoint, STOP_MESSAGE)
       endpoint.close(CLOSE_CODES.normal, 'pool closed')
+      if (channels.leave.hasSubscribers) channels.leave.publish({ node: this.node, peer: endpoint.id, pool: poolName, reason: 'pool-closed' })
       this.#events.emit('leave', { endpoint, pool: poolName, reason: 'pool-closed' })
     }
     this.log.info({ pool: poolName }, 'rtc: pool closed')

@@ -3,6 +3,7 @@ import { MemoryAdapter } from '../adapters/memory'
 import type { CoreOptions } from '../options'
 import { CLOSE_CODES } from '../protocol'
 import { ClusterView } from './cluster-view'
+import { channels, observeAdapter } from './diagnostics'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { SocketLike } from './endpoint'
 import { SYSTEM_CLOCK, type Clock } from './clock'
@@ -26,6 +27,8 @@ export interface Core {
   closeAll (code?: number): Promise<void>
   /** Stops timers and releases the adapter; the facade then throws FST_RTC_CLOSED. Idempotent. */
   dispose (): Promise<void>
+  /** Counts for this process (the metrics' gauges): open connections, pools it has a view of, members connected to it. */
+  stats (): { connections: number, pools: number, members: number }
 }
 
 export interface CoreDependencies {
@@ -35,7 +38,8 @@ export interface CoreDependencies {
 
 /** Wires the core's parts: the cluster view (the adapter's host), the sessions, the heartbeat and the facade. */
 export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: CoreDependencies = {}): Core {
-  const adapter = options.adapter ?? new MemoryAdapter()
+  // Failed adapter calls are published on the adapter channel (lib/core/diagnostics.ts).
+  const adapter = observeAdapter(options.adapter ?? new MemoryAdapter(), () => cluster.node)
   const events = new Emitter<PoolManagerEvents>(log)
   const cluster = new ClusterView(adapter, events, log)
   const clock = deps.clock ?? SYSTEM_CLOCK
@@ -56,6 +60,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     connect (socket, request, boundPool) {
       if (closing) {
         socket.close(CLOSE_CODES.goingAway, 'server shutting down')
+        if (channels.connection.hasSubscribers) channels.connection.publish({ node: cluster.node, event: 'refused', result: 'shutting-down', statusCode: 101 })
         return null
       }
       return new Session(context, socket, request, boundPool)
@@ -84,6 +89,10 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       })
       await Promise.race([cluster.whenEmpty(), grace])
       clearTimeout(timer)
+    },
+
+    stats () {
+      return { ...cluster.stats(), members: cluster.localMembers() }
     },
 
     async dispose () {

@@ -59,6 +59,8 @@ export class Endpoint {
   #onDetach: (() => void) | null = null
   #closed = false
   #alive = true
+  /** When the unanswered ping was sent (performance.now()), or -1. */
+  #pinged = -1
   #corked = false
   readonly #socket: SocketLike
   readonly #maxBufferedBytes: number
@@ -138,13 +140,20 @@ export class Endpoint {
   ping (): boolean {
     if (!this.#alive) return false
     this.#alive = false
-    if (this.#socket.readyState === OPEN) this.#socket.ping()
+    if (this.#socket.readyState === OPEN) {
+      this.#socket.ping()
+      this.#pinged = performance.now()
+    }
     return true
   }
 
-  /** @internal The socket answered a ping. */
-  pong (): void {
+  /** @internal The socket answered a ping: the seconds since that ping, or null for a pong nobody asked for. */
+  pong (): number | null {
     this.#alive = true
+    if (this.#pinged < 0) return null
+    const seconds = (performance.now() - this.#pinged) / 1000
+    this.#pinged = -1
+    return seconds
   }
 
   /**

@@ -10,6 +10,7 @@ import type { LeaveReason, MemberInfo } from '../types'
 import type { ClusterView, Connection } from './cluster-view'
 import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
+import { channels, receivedKind, sdpType, type HookFact } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
@@ -50,6 +51,10 @@ export class Session implements Connection {
   #joining = false
   /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
   #joinTimer: TimerHandle | null = null
+  /** When the join in progress started (performance.now()), for its fact. */
+  #joinStarted = 0
+  /** The type of the frame being handled, once parsed (for its fact). */
+  #frameType: string | undefined = undefined
 
   constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
     const { rateLimit, maxBufferedBytes } = ctx.options
@@ -57,12 +62,17 @@ export class Session implements Connection {
     this.#rate = rateLimit === null ? null : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * RATE_LIMIT_CLOSE_FACTOR)
     const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, maxBufferedBytes)
     ctx.cluster.add(this)
-    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary))
-    socket.on('pong', () => endpoint.pong())
+    socket.on('message', (data, isBinary) => {
+      this.#onMessage(data, isBinary)
+      if (channels.frame.hasSubscribers) this.#received(data)
+      this.#frameType = undefined
+    })
+    socket.on('pong', () => this.#onPong())
     socket.on('error', (err) => request.log.debug({ err, peer: endpoint.id }, 'rtc: socket error'))
     socket.on('close', (code) => this.#onClose(code))
     if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
+    if (channels.connection.hasSubscribers) channels.connection.publish({ node: ctx.cluster.node, event: 'open', peer: endpoint.id, pool: boundPool })
   }
 
   get #log (): FastifyBaseLogger {
@@ -94,6 +104,7 @@ export class Session implements Connection {
       return
     }
     const frame = parseFrame(buffer.toString('utf8'))
+    this.#frameType = frame.type
     if (isFrameError(frame)) {
       this.#refuse(frame.reason, undefined, frame.type === undefined ? {} : { type: frame.type })
       return
@@ -103,6 +114,12 @@ export class Session implements Connection {
     } catch (err) {
       this.#internalError(err)
     }
+  }
+
+  /** The received frame's fact (after it was handled: its type is known by then, when it could be read). */
+  #received (data: RawData): void {
+    const bytes = Buffer.isBuffer(data) ? data.length : Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
+    channels.frame.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, direction: 'in', kind: receivedKind(this.#frameType), bytes })
   }
 
   #dispatch (type: string, data: FrameData): void {
@@ -159,6 +176,9 @@ export class Session implements Connection {
       return
     }
     this.#ctx.cluster.route(target, text)
+    if (channels.relay.hasSubscribers) {
+      channels.relay.publish({ node: this.#ctx.cluster.node, pool: view.name, from: id, to, type: sdp ? 'sdp' : 'candidate', sdpType: sdp ? sdpType((data.description as { type: string }).type) : null, local: target.endpoint !== undefined })
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -185,6 +205,7 @@ export class Session implements Connection {
       return
     }
     this.#joining = true
+    this.#joinStarted = performance.now()
     try {
       await this.#admit(requested)
     } finally {
@@ -224,6 +245,7 @@ export class Session implements Connection {
     }
     ice?.start(endpoint)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')
+    if (channels.join.hasSubscribers) channels.join.publish({ node: cluster.node, peer: endpoint.id, pool, result: 'ok', seconds: (performance.now() - this.#joinStarted) / 1000 })
     events.emit('join', { endpoint, pool })
   }
 
@@ -235,9 +257,12 @@ export class Session implements Connection {
       return null
     }
     let result
+    const started = performance.now()
     try {
       result = await this.#callHook(hook, requested)
+      this.#hookAnswered('join-hook', requested, result === HOOK_TIMED_OUT ? 'timeout' : result === false ? 'denied' : 'allowed', started)
     } catch (err) {
+      this.#hookAnswered('join-hook', requested, 'error', started)
       // A refusal, not a fault: its message, which the client gets too, and no stack.
       const message = err instanceof Error && err.message !== '' ? err.message : undefined
       this.#log.info({ peer: endpoint.id, pool: requested, message }, 'rtc: join refused by the join hook')
@@ -301,14 +326,22 @@ export class Session implements Connection {
   /** True when the pool's rule allows this endpoint; a refusal is answered here. */
   async #askRule (allows: AllowsRule, pool: string): Promise<boolean> {
     let allowed = false
+    const started = performance.now()
     try {
       allowed = await allows(this.endpoint)
+      this.#hookAnswered('allows', pool, allowed === true ? 'allowed' : 'denied', started)
     } catch (err) {
+      this.#hookAnswered('allows', pool, 'error', started)
       this.#log.error({ peer: this.endpoint.id, pool, err }, 'rtc: the pool\'s allows() rule threw')
     }
     if (allowed === true) return true
     this.#refuse('join-denied', undefined, { type: JOIN, pool })
     return false
+  }
+
+  #hookAnswered (hook: HookFact['hook'], pool: string, result: HookFact['result'], started: number): void {
+    if (!channels.hook.hasSubscribers) return
+    channels.hook.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, pool, hook, result, seconds: (performance.now() - started) / 1000 })
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -321,6 +354,7 @@ export class Session implements Connection {
     if (pool === null) return COMPLETED
     this.#log.info({ peer: endpoint.id, pool, reason }, 'rtc: left')
     endpoint.detach()
+    if (channels.leave.hasSubscribers) channels.leave.publish({ node: this.#ctx.cluster.node, peer: endpoint.id, pool, reason })
     this.#ctx.events.emit('leave', { endpoint, pool, reason })
     return this.#ctx.adapter.leave(pool, endpoint.id)
   }
@@ -358,7 +392,13 @@ export class Session implements Connection {
     this.endpoint.markClosed()
     this.#ctx.cluster.remove(this.endpoint.id)
     this.#log.debug({ peer: this.endpoint.id, code }, 'rtc: disconnected')
+    if (channels.connection.hasSubscribers) channels.connection.publish({ node: this.#ctx.cluster.node, event: 'close', peer: this.endpoint.id, code })
     this.#leaveLogged('closed')
+  }
+
+  #onPong (): void {
+    const seconds = this.endpoint.pong()
+    if (seconds !== null && channels.heartbeat.hasSubscribers) channels.heartbeat.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, seconds })
   }
 
   #leaveLogged (reason: LeaveReason): void {
@@ -374,5 +414,9 @@ export class Session implements Connection {
   #refuse (reason: Reason, message?: string, context: ErrorContext = {}): void {
     this.#log.debug({ peer: this.endpoint.id, reason, type: context.type }, 'rtc: frame refused')
     this.#ctx.cluster.write(this.endpoint, errorMessage(reason, message, context))
+    if (channels.error.hasSubscribers) channels.error.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, reason, type: context.type ?? null })
+    if (context.type === JOIN && channels.join.hasSubscribers) {
+      channels.join.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, pool: context.pool ?? null, result: reason, seconds: null })
+    }
   }
 }

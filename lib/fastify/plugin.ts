@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
 import { errors } from '../errors'
+import { startMetrics } from '../metrics/metrics'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
@@ -13,15 +14,21 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   const options = normalizeOptions(opts)
   const appWebsocket = fastify.hasDecorator('websocketServer')
   if (appWebsocket) checkAppWebsocket(fastify, options.maxPayload)
-  const core = createCore(options, fastify.log.child({ plugin: 'fastify-rtc-signal' }))
+  const log = fastify.log.child({ plugin: 'fastify-rtc-signal' })
+  const core = createCore(options, log)
   fastify.decorate('rtcPools', core.manager)
+  if (options.metrics !== null) {
+    // prom-client is loaded here, only when metrics are on (FST_RTC_METRICS_UNAVAILABLE when it is missing).
+    const metrics = await startMetrics(options.metrics, { node: core.manager.node, stats: () => core.stats() }, log)
+    fastify.addHook('onClose', async () => { metrics.close() })
+  }
   // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
   fastify.addHook('preClose', async () => { await core.closeAll() })
   fastify.addHook('onClose', async () => { await core.dispose() })
   if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()
   const poolExists = async (name: string): Promise<boolean> => (await core.manager.get(name)) !== null
-  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options })
+  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options, node: core.manager.node })
   if (options.demo) {
     // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
     await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })

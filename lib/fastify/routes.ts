@@ -1,8 +1,9 @@
 import type {
-  FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, preValidationHookHandler, RouteShorthandOptions
+  FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler, preHandlerHookHandler, preValidationHookHandler, RouteShorthandOptions
 } from 'fastify'
 import type {} from '@fastify/websocket'
 import type { Core } from '../core/core'
+import { channels, refusalOf } from '../core/diagnostics'
 import { errors } from '../errors'
 import type { NormalizedOptions, OriginCheck } from '../options'
 import { isPoolName } from '../protocol'
@@ -17,6 +18,8 @@ export interface RoutesOptions {
   /** Whether a pool exists (cluster-wide): a private server answers 404 before the upgrade for one that does not. */
   poolExists: (name: string) => Promise<boolean>
   options: NormalizedOptions
+  /** The server's id, for the facts it publishes (lib/core/diagnostics.ts). */
+  node: string
 }
 
 function slashes (path: string): number {
@@ -39,18 +42,20 @@ function list<T> (hooks: Hooks<T>): T[] {
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
-export async function routes (fastify: FastifyInstance, { connect, poolExists, options }: RoutesOptions): Promise<void> {
+export async function routes (fastify: FastifyInstance, { connect, poolExists, options, node }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength, privatePools } = options
   const admit = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
   // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
   fastify.setChildLoggerFactory(queryFreeLoggers(fastify.childLoggerFactory))
   fastify.setNotFoundHandler(notFound)
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
+  const originDenied = new WeakSet<FastifyRequest>()
 
   const checkOrigin = (allowed: OriginCheck): onRequestHookHandler => async function (request: FastifyRequest) {
     const origin = request.headers.origin
     if (!allowed(origin, request)) {
       request.log.info({ origin }, 'rtc: upgrade refused: origin not allowed')
+      originDenied.add(request)
       throw new errors.FST_RTC_ORIGIN_FORBIDDEN(origin ?? '')
     }
   }
@@ -87,6 +92,13 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     return refuse(reply, err)
   }
 
+  // An upgrade that went through has no HTTP response (the reply is hijacked): this runs for refusals only.
+  const refused: onResponseHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    if (!channels.connection.hasSubscribers) return
+    const result = refusalOf(reply.statusCode, originDenied.has(request))
+    channels.connection.publish({ node, event: 'refused', result, statusCode: reply.statusCode })
+  }
+
   const upgradeRequired = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
     refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
 
@@ -97,7 +109,8 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     method: 'GET' as const,
     // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
     handler: upgradeRequired,
-    onRequest: [admit, ...guards]
+    onRequest: [admit, ...guards],
+    onResponse: [...list(user.onResponse as Hooks<onResponseHookHandler>), refused]
   }
 
   fastify.route({
