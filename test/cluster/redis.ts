@@ -61,6 +61,10 @@ export class RedisServer {
       stdio: ['ignore', 'pipe', 'inherit']
     })
     this.child = child
+    // Never left behind when this test process ends early (a tap timeout skips the teardown).
+    const kill = (): void => { child.kill('SIGKILL') }
+    process.once('exit', kill)
+    child.once('exit', () => process.removeListener('exit', kill))
     // Its log goes to stdout: read it all (a full pipe would stall the server), and await the line.
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     const exited = once(child, 'exit').then(() => { throw new Error(`redis-server exited at start (port ${this.port})`) })
