@@ -1,7 +1,5 @@
 import { test } from 'tap'
-import Fastify, { type FastifyInstance } from 'fastify'
-import rtcSignal from '../lib/index'
-import { build, Client } from './helpers'
+import { build, buildInContext, Client } from './helpers'
 
 test('the client bundles are served from memory with ETag, cache headers and 304', async (t) => {
   const app = await build(t, { privatePools: false })
@@ -33,14 +31,7 @@ test('demo: true serves the page at / and /:pool, beside the signalling at the p
 })
 
 test('demo: true in a prefixed context: the page, its assets and its socket URL carry both prefixes', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  let api: FastifyInstance | null = null
-  await app.register(async (child) => {
-    await child.register(rtcSignal, { demo: true, privatePools: false })
-    api = child
-  }, { prefix: '/api' })
-  await app.ready()
+  const { app, child: api } = await buildInContext(t, '/api', { demo: true, privatePools: false })
   for (const url of ['/api', '/api/', '/api/lobby']) {
     const res = await app.inject(url)
     t.equal(res.statusCode, 200, url)
@@ -52,7 +43,7 @@ test('demo: true in a prefixed context: the page, its assets and its socket URL 
   }
   t.equal((await app.inject('/api/rtc')).statusCode, 426, 'the signalling is at /api/rtc')
   t.equal((await app.inject('/api/rtc/client.js')).statusCode, 200)
-  const c = new Client(await api!.injectWS('/api/rtc/lobby'))
+  const c = new Client(await api.injectWS('/api/rtc/lobby'))
   t.equal((await c.join('lobby')).pool, 'lobby')
   c.ws.terminate()
 })
