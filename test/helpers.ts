@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { once } from 'node:events'
+import { Writable } from 'node:stream'
 import WebSocket from 'ws'
 import rtcSignal, { type RtcSignalOptions } from '../lib/index'
 
@@ -14,6 +15,36 @@ export async function build (t: Tap, opts: RtcSignalOptions = {}, server: Fastif
   await app.register(rtcSignal, opts)
   await app.ready()
   return app
+}
+
+/** A pino destination keeping every line: `text` as written, `lines` parsed. */
+export function logCapture (): { stream: Writable, lines: Array<Record<string, any>>, readonly text: string } {
+  const lines: Array<Record<string, any>> = []
+  let text = ''
+  const stream = new Writable({
+    write (chunk, _enc, cb) {
+      text += chunk.toString()
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
+      cb()
+    }
+  })
+  return { stream, lines, get text () { return text } }
+}
+
+/**
+ * An app with the plugin registered in an encapsulated context under `prefix` (as
+ * `app.register(async (child) => child.register(rtcSignal, opts), { prefix })`); `child` is that context.
+ */
+export async function buildInContext (t: Tap, prefix: string, opts: RtcSignalOptions = {}): Promise<{ app: FastifyInstance, child: FastifyInstance }> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  let child: FastifyInstance | null = null
+  await app.register(async (c) => {
+    await c.register(rtcSignal, opts)
+    child = c
+  }, { prefix })
+  await app.ready()
+  return { app, child: child! }
 }
 
 /** Same as build, listening on a free loopback port; returns the ws:// base URL. */

@@ -1,9 +1,8 @@
 // What the plugin answers over HTTP, before any WebSocket exists.
 import { test } from 'tap'
 import { once } from 'node:events'
-import { Writable } from 'node:stream'
 import WebSocket from 'ws'
-import { build, Client, listen, refusedStatus } from './helpers'
+import { build, Client, listen, logCapture, refusedStatus } from './helpers'
 
 test('path-bound pools: every name valid in rtc:join works in the URL', async (t) => {
   const { url } = await listen(t, { privatePools: false })
@@ -59,12 +58,11 @@ test('private server: {prefix}/<pool> for a pool nobody created is 404 before th
 })
 
 test('no URL under the prefix is logged with its query string, whatever the status', async (t) => {
-  let logs = ''
-  const stream = new Writable({ write (chunk, _enc, cb) { logs += chunk.toString(); cb() } })
+  const log = logCapture()
   const { app, url } = await listen(t, {
     privatePools: false,
     routeOptions: { onRequest: async (request) => { if ('boom' in (request.query as object)) throw new Error('boom') } }
-  }, { logger: { level: 'trace', stream } })
+  }, { logger: { level: 'trace', stream: log.stream } })
   t.equal((await app.inject('/rtc/a/b?token=SECRET-1')).statusCode, 404)
   t.equal((await app.inject('/rtc/lobby?boom&token=SECRET-0')).statusCode, 500, 'an error is logged with its request')
   t.equal((await app.inject({ method: 'POST', url: '/rtc?token=SECRET-2' })).statusCode, 404)
@@ -79,8 +77,8 @@ test('no URL under the prefix is logged with its query string, whatever the stat
   ws.terminate()
   const c = await Client.open(`${url}/rtc/lobby?token=SECRET-7`)
   await c.join('lobby')
-  t.match(logs, /"url":"\/rtc\/a\/b"/, 'the 404 is logged, without its query')
-  t.match(logs, /"level":50,.*"url":"\/rtc\/lobby"/, 'so is the 500')
-  t.notMatch(logs, /SECRET/, 'no token reached the logs')
-  t.notMatch(logs, /token=/)
+  t.match(log.text, /"url":"\/rtc\/a\/b"/, 'the 404 is logged, without its query')
+  t.match(log.text, /"level":50,.*"url":"\/rtc\/lobby"/, 'so is the 500')
+  t.notMatch(log.text, /SECRET/, 'no token reached the logs')
+  t.notMatch(log.text, /token=/)
 })

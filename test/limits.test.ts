@@ -2,12 +2,11 @@ import { test } from 'tap'
 import { once } from 'node:events'
 import { mock } from 'node:test'
 import type { Socket } from 'node:net'
-import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
 import rtcSignal from '../lib/index'
-import { Client, joinAll, listen, refusedStatus } from './helpers'
+import { Client, joinAll, listen, logCapture, refusedStatus } from './helpers'
 
 test('heartbeat: a socket that misses its pong is terminated and its peers get rtc:close', async (t) => {
   // fake interval timers: the heartbeat fires when the test says so, not after wall-clock time
@@ -129,13 +128,7 @@ test('joinTimeout: a socket that has not joined in time is closed with 1008; one
 })
 
 test('client-caused WebSocket protocol errors are logged at debug, not error', async (t) => {
-  const lines: Array<Record<string, any>> = []
-  const stream = new Writable({
-    write (chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
-      cb()
-    }
-  })
+  const { stream, lines } = logCapture()
   const { url } = await listen(t, { privatePools: false, maxPayload: 1024 }, { logger: { level: 'debug', stream } })
   // 20 bad clients: invalid UTF-8 in a text frame, a reserved opcode, a frame over maxPayload
   const expected: number[] = []
@@ -174,13 +167,7 @@ async function left (app: FastifyInstance, id: string): Promise<void> {
 test('maxConnections: 503 before the upgrade, one warn line per second; a closed socket frees its slot', async (t) => {
   mock.timers.enable({ apis: ['Date'], now: 1_000_000 })
   t.teardown(() => { mock.timers.reset() })
-  const lines: Array<Record<string, any>> = []
-  const stream = new Writable({
-    write (chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
-      cb()
-    }
-  })
+  const { stream, lines } = logCapture()
   const { app, url } = await listen(t, { privatePools: false, maxConnections: 3 }, { logger: { level: 'info', stream } })
   const clients = await joinAll(url, 'full', 3)
   // a plain GET on the same routes (here on a real keep-alive socket) is not an upgrade: not counted, not refused
@@ -202,13 +189,7 @@ test('maxConnections: 503 before the upgrade, one warn line per second; a closed
 })
 
 test('maxConnectionsPerIp: 429 per request.ip, which trustProxy takes from X-Forwarded-For', async (t) => {
-  const lines: Array<Record<string, any>> = []
-  const stream = new Writable({
-    write (chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
-      cb()
-    }
-  })
+  const { stream, lines } = logCapture()
   const { app, url } = await listen(t, { privatePools: false, maxConnectionsPerIp: 2 }, { trustProxy: true, logger: { level: 'info', stream } })
   const from = (ip: string): { headers: Record<string, string> } => ({ headers: { 'x-forwarded-for': ip } })
   const a1 = await Client.open(`${url}/rtc`, from('10.0.0.1'))

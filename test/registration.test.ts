@@ -1,21 +1,8 @@
 import { test } from 'tap'
-import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { PoolManager } from '../lib/index'
 import rtcSignal from '../lib/index'
-import { Client } from './helpers'
-
-/** A pino stream keeping every line, parsed. */
-function capture (): { stream: Writable, lines: Array<Record<string, any>> } {
-  const lines: Array<Record<string, any>> = []
-  const stream = new Writable({
-    write (chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line))
-      cb()
-    }
-  })
-  return { stream, lines }
-}
+import { Client, logCapture } from './helpers'
 
 async function listening (app: FastifyInstance): Promise<string> {
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -33,7 +20,7 @@ test('two registrations in one context fail with FST_RTC_ALREADY_REGISTERED', as
 })
 
 test('two instances in two encapsulated contexts work side by side, without warnings', async (t) => {
-  const { stream, lines } = capture()
+  const { stream, lines } = logCapture()
   const app = Fastify({ logger: { level: 'debug', stream } })
   t.teardown(() => app.close())
   const managers: Record<string, PoolManager> = {}

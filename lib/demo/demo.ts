@@ -48,10 +48,14 @@ const localTile = $<HTMLElement>('#local-tile')
 const prefix = document.querySelector<HTMLMetaElement>('meta[name="rtc-signal-prefix"]')?.content ?? '/rtc'
 const params = new URLSearchParams(location.search)
 
-let poolName = decodeURIComponent(location.pathname.replace(/^\/+/, '').split('/')[0] ?? '')
+/** Where the page is served ('' at the app's root, '/api' when the plugin is in a context with that prefix). */
+const base = document.querySelector<HTMLMetaElement>('meta[name="rtc-demo-base"]')?.content ?? ''
+const path = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : location.pathname
+
+let poolName = decodeURIComponent(path.replace(/^\/+/, '').split('/')[0] ?? '')
 if (poolName === '') {
   poolName = 'room-' + randomWord()
-  history.replaceState(null, '', '/' + encodeURIComponent(poolName) + location.search)
+  history.replaceState(null, '', base + '/' + encodeURIComponent(poolName) + location.search)
 }
 $<HTMLElement>('#pool-name').textContent = poolName
 document.title = `${poolName} · fastify-rtc-signal`
@@ -272,7 +276,7 @@ leaveButton.addEventListener('click', () => {
 })
 
 copyButton.addEventListener('click', async () => {
-  const link = `${location.origin}/${encodeURIComponent(poolName)}`
+  const link = `${location.origin}${base}/${encodeURIComponent(poolName)}`
   try {
     await navigator.clipboard.writeText(link)
     copyButton.textContent = 'Copied!'

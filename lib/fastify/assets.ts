@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyStatic from '@fastify/static'
 import type {} from '@fastify/websocket'
 
-/** Where the demo's static files (script, stylesheet) are served, at the root of the app. */
+/** Where the demo's static files (script, stylesheet) are served, under the page's base. */
 export const DEMO_ASSETS_PREFIX = '/_rtc-demo'
 /** The browser bundles, in these directories of dist/ (assets.js sits in dist/fastify/). */
 const CLIENT_DIR = 'client'
@@ -79,16 +79,17 @@ export async function registerAssets (fastify: FastifyInstance, _opts: { demo: b
 }
 
 /**
- * Serves the demo video-call page on `fastify` (a child registered without prefix):
- * `GET /` and `GET /:pool` answer the page, which talks to the WebSocket routes at
- * `prefix`; its script and stylesheet come from @fastify/static at `/_rtc-demo/`.
+ * Serves the demo video-call page on `fastify` (a child registered without prefix of its own, so at
+ * `base`, the prefix of the context the plugin is in, '' at the app's root): `GET {base}` and
+ * `GET {base}/:pool` answer the page, which talks to the WebSocket routes at `prefix` (the full
+ * path); its script and stylesheet come from @fastify/static at `{base}/_rtc-demo/`.
  */
-export async function registerDemo (fastify: FastifyInstance, opts: { prefix: string }): Promise<void> {
+export async function registerDemo (fastify: FastifyInstance, opts: { base: string, prefix: string }): Promise<void> {
   const dir = builtDir(DEMO_DIR, 'demo.js')
-  const prefix = opts.prefix === '' ? '/' : opts.prefix
   const html = readFileSync(join(dir, 'index.html'), 'utf8')
-    .replaceAll('%RTC_SIGNAL_PREFIX%', escapeAttribute(prefix))
-    .replaceAll('%RTC_SIGNAL_ASSETS%', DEMO_ASSETS_PREFIX)
+    .replaceAll('%RTC_SIGNAL_PREFIX%', escapeAttribute(opts.prefix))
+    .replaceAll('%RTC_DEMO_BASE%', escapeAttribute(opts.base))
+    .replaceAll('%RTC_SIGNAL_ASSETS%', escapeAttribute(opts.base + DEMO_ASSETS_PREFIX))
   const page = asset(Buffer.from(html), 'text/html; charset=utf-8')
 
   await fastify.register(fastifyStatic, {

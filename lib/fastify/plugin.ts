@@ -30,8 +30,10 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   const poolExists = async (name: string): Promise<boolean> => (await core.manager.get(name)) !== null
   await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options, node: core.manager.node })
   if (options.demo) {
-    // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
-    await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })
+    // A child of its own, at the context's root (the page answers /:pool there); the page is told
+    // where it lives (`base`) and where the signalling is, both under the context's own prefix.
+    const base = fastify.prefix
+    await fastify.register(async (child) => { await registerDemo(child, { base, prefix: base + options.prefix }) })
   }
   fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
 }

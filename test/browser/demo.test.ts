@@ -4,6 +4,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
+import { buildInContext } from '../helpers'
 import { artifactsDir, brightness, chromiumMissing, launch, openPages, startServer, until } from './helpers'
 
 interface TileInfo { id: string, name: string, state: string, brightness: number, micOff: boolean }
@@ -119,5 +120,19 @@ if (!chromiumMissing(t)) {
       t.ok(layout.leave.height >= 40, 'buttons are big enough to tap')
       await phone.screenshot({ path: join(await artifactsDir(), 'demo-phone.png') })
     })
+  })
+
+  t.test('demo page in an encapsulated context with a prefix', async (t) => {
+    const { app, child: api } = await buildInContext(t, '/api', { demo: true, privatePools: false })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const origin = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const context = await launch(t)
+    const [p] = await openPages(context, `${origin}/api/lobby?name=Ada`, 1)
+    await until('the status to say it waits for others', async () => /Waiting for others/.test(await p.textContent('#status') ?? ''))
+    t.equal(await p.textContent('#pool-name'), 'lobby', 'the pool comes from the path after the context\'s prefix')
+    t.match(await api.rtcPools.get('lobby'), { members: [{ description: null }] }, 'it joined through /api/rtc')
+    const [root] = await openPages(context, `${origin}/api/?name=Solo`, 1)
+    await until('a random pool', async () => /^\/api\/room-[a-z0-9]+$/.test(await root.evaluate(() => (globalThis as any).location.pathname)))
+    t.pass('the random pool goes in the address under /api')
   })
 }

@@ -92,7 +92,7 @@ export async function startServer (t: Test, opts: ServerOptions = {}): Promise<S
     await app.register(async (child) => registerAssets(child, { demo: options.demo === true, prefix: '/rtc' }), { prefix: '/rtc' })
   }
   if (options.demo === true && !app.hasRoute({ method: 'GET', url: '/:pool' })) {
-    await app.register(async (child) => registerDemo(child, { prefix: '/rtc' }))
+    await app.register(async (child) => registerDemo(child, { base: '', prefix: '/rtc' }))
   }
   app.rtcPools.on('event', ({ endpoint, type, data }) => {
     if (type === 'describe') app.rtcPools.describe(endpoint.id, data).catch(() => {})
