@@ -27,7 +27,7 @@ test('every flag lands in the config', async (t) => {
   t.same(serve([
     '--port', '1234', '--host', '127.0.0.1', '--prefix', '/signal', '--public', '--pool', 'a', '--pool', 'b',
     '--demo', '--redis', 'redis://10.0.0.5:6379', '--allowed-origins', 'https://a.example, https://b.example:8443',
-    '--max-members', '4', '--max-payload', '1024', '--max-buffered-bytes', '4096', '--heartbeat-interval', '0',
+    '--max-members', '4', '--max-payload', '1024', '--max-buffered-bytes', '65536', '--heartbeat-interval', '0',
     '--rate-limit', '50', '--rate-limit-window', '2000', '--log-level', 'debug'
   ]), {
     listen: { port: 1234, host: '127.0.0.1' },
@@ -38,7 +38,7 @@ test('every flag lands in the config', async (t) => {
       allowedOrigins: ['https://a.example', 'https://b.example:8443'],
       maxMembers: 4,
       maxPayload: 1024,
-      maxBufferedBytes: 4096,
+      maxBufferedBytes: 65536,
       heartbeatInterval: 0,
       rateLimit: { max: 50, timeWindow: 2000 }
     },
@@ -63,7 +63,7 @@ const SAMPLES: Record<string, string> = {
   'allowed-origins': 'https://app.example',
   'max-members': '8',
   'max-payload': '2048',
-  'max-buffered-bytes': '2048',
+  'max-buffered-bytes': '262144',
   'heartbeat-interval': '5000',
   'rate-limit': '20',
   'rate-limit-window': '500',
