@@ -27,7 +27,7 @@ test('every flag lands in the config', async (t) => {
   t.same(serve([
     '--port', '1234', '--host', '127.0.0.1', '--prefix', '/signal', '--public', '--pool', 'a', '--pool', 'b',
     '--demo', '--redis', 'redis://10.0.0.5:6379', '--allowed-origins', 'https://a.example, https://b.example:8443',
-    '--max-members', '4', '--max-payload', '1024', '--max-buffered-bytes', '65536', '--heartbeat-interval', '0',
+    '--max-members', '4', '--max-payload', '1024', '--max-buffered-bytes', '262144', '--heartbeat-interval', '0',
     '--rate-limit', '50', '--rate-limit-window', '2000', '--log-level', 'debug'
   ]), {
     listen: { port: 1234, host: '127.0.0.1' },
@@ -38,7 +38,7 @@ test('every flag lands in the config', async (t) => {
       allowedOrigins: ['https://a.example', 'https://b.example:8443'],
       maxMembers: 4,
       maxPayload: 1024,
-      maxBufferedBytes: 65536,
+      maxBufferedBytes: 262144,
       heartbeatInterval: 0,
       rateLimit: { max: 50, timeWindow: 2000 }
     },
