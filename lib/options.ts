@@ -40,6 +40,11 @@ export const DEFAULT_JOIN_TIMEOUT = 20_000
 export const DEFAULT_JOIN_HOOK_TIMEOUT = 10_000
 /** Bytes of a description as JSON (UTF-8): a display name and a role need a few dozen; 32 of them fit in one rtc:joined. */
 export const DEFAULT_MAX_DESCRIPTION_BYTES = 4096
+/**
+ * A reader whose queue stays over maxBufferedBytes this long is dropped (slow-reader). Relayed
+ * frames never take it over (their sender gets peer-busy): only the server's own frames can.
+ */
+export const DEFAULT_SLOW_READER_TIMEOUT = 10_000
 /** Upper bound of every timeout option: Node's timers hold a signed 32-bit number of milliseconds. */
 export const MAX_TIMEOUT = 2 ** 31 - 1
 
@@ -125,6 +130,8 @@ export interface RtcSignalOptions {
   joinHookTimeout?: number
   /** Largest description, in bytes of JSON (UTF-8). */
   maxDescriptionBytes?: number
+  /** Milliseconds a socket's queue may stay over maxBufferedBytes before it is dropped. */
+  slowReaderTimeout?: number
   // Connection limits
   /** Upgraded sockets at once (503 before the upgrade beyond it); 0 = no limit. */
   maxConnections?: number
@@ -159,6 +166,7 @@ export interface NormalizedOptions {
   readonly joinTimeout: number
   readonly joinHookTimeout: number
   readonly maxDescriptionBytes: number
+  readonly slowReaderTimeout: number
   // Connection limits
   readonly maxConnections: number
   readonly maxConnectionsPerIp: number
@@ -210,6 +218,7 @@ const OPTION_KEYS = Object.keys({
   joinTimeout: true,
   joinHookTimeout: true,
   maxDescriptionBytes: true,
+  slowReaderTimeout: true,
   maxConnections: true,
   maxConnectionsPerIp: true,
   iceServers: true,
@@ -220,7 +229,7 @@ const OPTION_KEYS = Object.keys({
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
   'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
-  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes' | 'iceServers'>
+  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes' | 'slowReaderTimeout' | 'iceServers'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -317,6 +326,7 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT),
     joinHookTimeout: integer('joinHookTimeout', o.joinHookTimeout, DEFAULT_JOIN_HOOK_TIMEOUT, 1, MAX_TIMEOUT),
     maxDescriptionBytes: integer('maxDescriptionBytes', o.maxDescriptionBytes, DEFAULT_MAX_DESCRIPTION_BYTES, 1),
+    slowReaderTimeout: integer('slowReaderTimeout', o.slowReaderTimeout, DEFAULT_SLOW_READER_TIMEOUT, 0, MAX_TIMEOUT),
     // Connection limits
     maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
     maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0),

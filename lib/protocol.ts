@@ -18,7 +18,8 @@ export const REASONS = [
   'missing-target',
   'unknown-peer',
   'invalid-description',
-  'rate-limited'
+  'rate-limited',
+  'peer-busy'
 ] as const
 
 export type Reason = typeof REASONS[number]
@@ -37,7 +38,8 @@ export const REASON_MESSAGES: Readonly<Record<Reason, string>> = {
   'missing-target': 'rtc:sdp needs "to" and rtc:candidate needs "for"',
   'unknown-peer': 'The target is not a member of your pool',
   'invalid-description': 'rtc:sdp needs a description object with string "type" and "sdp"',
-  'rate-limited': 'Too many frames: slow down'
+  'rate-limited': 'Too many frames: slow down',
+  'peer-busy': 'The peer is not reading fast enough: the frame was not relayed; send it again later'
 }
 
 export type FrameData = Record<string, unknown>
@@ -152,14 +154,22 @@ export function describeMessage (id: string, description: unknown): string {
 
 export const STOP_MESSAGE = frame('rtc:stop', {})
 
+const SDP_HEAD = '{"type":"rtc:sdp","data":{"peer":"'
+const CANDIDATE_HEAD = '{"type":"rtc:candidate","data":{"from":"'
+
 /** Relayed `rtc:sdp`. Ids are server-made UUIDs, so they need no escaping. */
 export function sdpMessage (from: string, description: unknown): string {
-  return '{"type":"rtc:sdp","data":{"peer":"' + from + '","description":' + JSON.stringify(description) + '}}'
+  return SDP_HEAD + from + '","description":' + JSON.stringify(description) + '}}'
 }
 
 /** Relayed `rtc:candidate`. */
 export function candidateMessage (from: string, candidate: unknown): string {
-  return '{"type":"rtc:candidate","data":{"from":"' + from + '","candidate":' + JSON.stringify(candidate) + '}}'
+  return CANDIDATE_HEAD + from + '","candidate":' + JSON.stringify(candidate) + '}}'
+}
+
+/** True for a frame built by sdpMessage or candidateMessage (one member's frame to another, not the server's own). */
+export function isRelayFrame (text: string): boolean {
+  return text.startsWith(SDP_HEAD) || text.startsWith(CANDIDATE_HEAD)
 }
 
 export interface ErrorContext {

@@ -3,10 +3,12 @@
 import { test } from 'tap'
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { AdapterHost } from '../lib/adapters/adapter'
 import { MemoryAdapter } from '../lib/adapters/memory'
 import { createCore, type Core } from '../lib/core/core'
 import type { Clock } from '../lib/core/clock'
 import { normalizeOptions, type RtcSignalOptions } from '../lib/options'
+import { candidateMessage, sdpMessage } from '../lib/protocol'
 import type { MemberInfo, JoinPolicy, JoinOutcome } from '../lib/types'
 import { rule9Violations } from './adapter-contract'
 import { FakeClock } from './fake-clock'
@@ -261,14 +263,16 @@ test('heartbeat on a fake clock: the silent socket is terminated, the live one p
   t.equal(clock.pending, 0, 'the interval is cleared on close')
 })
 
-test('send() says when nothing was written; a closing core turns new sockets away with 1001', async (t) => {
+test('send() says when nothing was written or a relay was refused; a closing core turns new sockets away with 1001', async (t) => {
   const core = await start(t, { privatePools: false })
   const a = core.open()
   const endpoint = core.manager.endpoint((await a.join('s')).client_id)
   t.equal(endpoint?.send('{"type":"x","data":{}}'), 'sent')
   t.same(await a.next(), { type: 'x', data: {} })
   a.bufferedAmount = 1 << 30
-  t.equal(endpoint?.send('{"type":"x","data":{}}'), 'slow')
+  t.equal(endpoint?.send('{"type":"rtc:candidate","data":{}}', true), 'busy', 'a relayed frame with no room is refused')
+  t.equal(endpoint?.send('{"type":"x","data":{}}'), 'sent', 'the server\'s own frames are always queued')
+  t.same(await a.next(), { type: 'x', data: {} })
   a.bufferedAmount = 0
   a.hangUp()
   await settle()
@@ -280,4 +284,52 @@ test('send() says when nothing was written; a closing core turns new sockets awa
   t.same(late.closedWith, { code: 1001, reason: 'server shutting down' })
   await core.dispose()
   await t.rejects(core.manager.createPool('x'), { code: 'FST_RTC_CLOSED' })
+})
+
+test('a frame relayed from another process to a reader with no room is dropped there; server frames still go', async (t) => {
+  let host!: AdapterHost
+  class Exposed extends MemoryAdapter {
+    override async attach (h: AdapterHost): Promise<void> {
+      host = h
+      await super.attach(h)
+    }
+  }
+  const core = await start(t, { privatePools: false, maxBufferedBytes: 200_000, adapter: new Exposed() })
+  const a = core.open()
+  await a.join('x')
+  const remote = '00000000-0000-4000-8000-000000000000'
+  a.bufferedAmount = 199_990
+  host.deliver(a.id, sdpMessage(remote, { type: 'offer', sdp: 'v=0' }))
+  host.deliver(a.id, candidateMessage(remote, null))
+  t.ok(a.idle, 'relayed frames with no room are dropped (the sender is on another process: it cannot be told)')
+  host.deliver(a.id, '{"type":"news","data":{}}')
+  t.same(await a.next(), { type: 'news', data: {} }, 'an application event from server code is always queued')
+  a.bufferedAmount = 0
+  host.deliver(a.id, candidateMessage(remote, null))
+  t.same(await a.next(), { type: 'rtc:candidate', data: { from: remote, candidate: null } }, 'with room again, relayed frames go')
+})
+
+test('slow-reader verdict on a fake clock: dropped only when the queue stays over the limit for slowReaderTimeout', async (t) => {
+  const clock = new FakeClock()
+  const core = await start(t, { privatePools: false, maxBufferedBytes: 200_000, slowReaderTimeout: 1000 }, clock)
+  const [a, b] = [core.open(), core.open()]
+  await a.join('s')
+  await b.join('s')
+  await a.expect('rtc:peer')
+  const endpoint = core.manager.endpoint(b.id)
+  b.bufferedAmount = 250_000
+  endpoint?.send('{"type":"x","data":{}}') // over the limit: the clock starts
+  await b.next()
+  clock.advance(999)
+  b.bufferedAmount = 100_000
+  endpoint?.send('{"type":"x","data":{}}') // back under: the clock stops
+  await b.next()
+  clock.advance(10_000)
+  t.equal(b.closedWith, null, 'over, then under before the timeout: kept')
+  b.bufferedAmount = 250_000
+  endpoint?.send('{"type":"x","data":{}}')
+  await b.next()
+  clock.advance(1000)
+  t.same(b.closedWith, { code: 1006, reason: '' }, 'over for slowReaderTimeout: terminated')
+  t.same(await a.expect('rtc:close'), { id: b.id, uid: b.id })
 })

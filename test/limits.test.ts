@@ -86,28 +86,82 @@ test('an app that registered @fastify/websocket itself: its maxPayload must not 
   }
 })
 
-test('a slow reader is dropped instead of buffering without bound; its peers get rtc:close', async (t) => {
-  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 64 * 1024, maxMembers: 8 })
-  const [fast, slow, watcher] = await joinAll(url, 'slow', 3)
-  // stop reading: the kernel buffers fill, then the server's queue grows past maxBufferedBytes
-  const raw = (slow.ws as unknown as { _socket: Socket })._socket
+/** Stops reading a client's socket: the kernel buffers fill, then the server's queue for it grows. */
+function pause (c: Client): Socket {
+  const raw = (c.ws as unknown as { _socket: Socket })._socket
   raw.pause()
+  return raw
+}
+
+/** Sends 60 KB offers from `sender` to `to` until the server answers one with an error (at most 2,000: 120 MB); returns how many were sent. */
+async function blast (sender: Client, to: string): Promise<number> {
   const description = { type: 'offer', sdp: 'a='.padEnd(60_000, 'x') }
-  const gone = watcher.expect('rtc:close', 30_000)
+  const state = { answered: false }
+  const onMessage = (): void => { state.answered = true }
+  sender.ws.once('message', onMessage)
   let sent = 0
-  const state = { closed: false }
-  gone.then(() => { state.closed = true }, () => {})
-  // bounded: at most 2,000 frames (120 MB), stopping as soon as the server drops the reader
-  while (!state.closed && sent < 2000) {
-    fast.send('rtc:sdp', { to: slow.id, description })
+  while (!state.answered && sent < 2000) {
+    sender.send('rtc:sdp', { to, description })
     sent++
     if (sent % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
   }
-  t.same(await gone, { id: slow.id, uid: slow.id })
-  t.ok(sent < 2000, `dropped after ${sent} frames`)
-  t.equal(app.rtcPools.endpoint(slow.id), undefined, 'the server let go of it')
+  sender.ws.off('message', onMessage)
+  return sent
+}
+
+test('peer-busy: the sender pays; a reader that stopped reading is not dropped for it', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 256 * 1024 })
+  const [fast, slow, watcher] = await joinAll(url, 'busy', 3)
+  const raw = pause(slow)
+  const sent = await blast(fast, slow.id)
+  t.ok(sent < 2000, `refused after ${sent} frames`)
+  t.match(await fast.expect('rtc:error'), { reason: 'peer-busy', type: 'rtc:sdp', to: slow.id })
+  const more = await fast.sync() // the refusals of frames still in flight
+  t.ok(more.every((m) => m.type === 'rtc:error' && m.data.reason === 'peer-busy'), 'nothing but peer-busy')
+  t.ok(app.rtcPools.endpoint(slow.id) !== undefined, 'the reader is still connected')
+  t.same(await watcher.sync(), [], 'and still a member: no rtc:close')
   raw.resume()
+  const relayed = sent - 1 - more.length
+  for (let i = 0; i < relayed; i++) await slow.expect('rtc:sdp')
+  t.same(await slow.sync(), [], `every frame that was not refused arrives once it reads again (${relayed})`)
+  fast.send('rtc:candidate', { for: slow.id, candidate: null })
+  t.same(await slow.expect('rtc:candidate'), { from: fast.id, candidate: null }, 'relay goes on')
+})
+
+test('a reader over maxBufferedBytes for slowReaderTimeout is dropped; its peers get rtc:close', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false, rateLimit: false, maxBufferedBytes: 256 * 1024, slowReaderTimeout: 300 })
+  const [fast, slow, watcher] = await joinAll(url, 'slow', 3)
+  const raw = pause(slow)
+  await blast(fast, slow.id) // relayed frames fill its queue up to the limit, never over it
+  t.match(await fast.expect('rtc:error'), { reason: 'peer-busy' })
+  // frames the server sends are always queued: this one takes the queue over the limit, and it stays over
+  await app.rtcPools.send(slow.id, 'pad', { pad: 'x'.repeat(64 * 1024) })
+  t.same(await watcher.expect('rtc:close', 10_000), { id: slow.id, uid: slow.id })
+  raw.resume()
+  t.equal((await slow.closed).code, 1006, 'terminated: a close frame would wait behind the backlog')
+  await watcher.sync() // a round trip: the server has seen its side of the socket close
+  t.equal(app.rtcPools.endpoint(slow.id), undefined, 'the server let go of it')
   t.equal(fast.ws.readyState, 1, 'the sender is unaffected')
+})
+
+test('a newcomer in a pool of 32 gets 31 offers of 15 KB and their candidates in one burst: no peer-busy', async (t) => {
+  const { url } = await listen(t, { privatePools: false })
+  const members = await joinAll(url, 'mesh', 32)
+  const newcomer = members.pop() as Client
+  const raw = pause(newcomer) // its page is busy making 31 peer connections: it reads nothing during the burst
+  const description = { type: 'offer', sdp: 'a='.padEnd(15_000, 'x') }
+  for (const m of members) {
+    m.send('rtc:sdp', { to: newcomer.id, description })
+    for (let i = 0; i < 10; i++) {
+      m.send('rtc:candidate', { for: newcomer.id, candidate: { candidate: `candidate:${i} 1 udp 2122260223 192.0.2.${i} 5000${i} typ host generation 0 ufrag abcd network-id 1`, sdpMid: '0', sdpMLineIndex: 0 } })
+    }
+  }
+  const refused = (await Promise.all(members.map(async (m) => await m.sync()))).flat()
+  t.same(refused, [], 'no sender got an error')
+  raw.resume()
+  const got = { 'rtc:sdp': 0, 'rtc:candidate': 0 }
+  for (let i = 0; i < 31 * 11; i++) got[(await newcomer.next()).type as keyof typeof got]++
+  t.same(got, { 'rtc:sdp': 31, 'rtc:candidate': 310 })
 })
 
 test('joinTimeout: a socket that has not joined in time is closed with 1008; one that joined stays', async (t) => {

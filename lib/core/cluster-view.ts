@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, AdapterHost } from '../adapters/adapter'
-import { CLOSE_CODES, STOP_MESSAGE, closeMessage, describeMessage, joinedMessage, peerMessage } from '../protocol'
+import { CLOSE_CODES, STOP_MESSAGE, closeMessage, describeMessage, isRelayFrame, joinedMessage, peerMessage } from '../protocol'
 import type { Description, LeaveReason, MemberInfo, PoolSettings } from '../types'
 import { channels, publishSent } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
-import type { Endpoint } from './endpoint'
+import type { Endpoint, SendVerdict } from './endpoint'
 import { PoolView, type AllowsRule, type Member } from './pool-view'
 
 /** A connection of this process, as the cluster view knows it (a Session). */
@@ -35,6 +35,8 @@ export class ClusterView implements AdapterHost {
   readonly #views = new Map<string, PoolView>()
   readonly #rules = new Map<string, AllowsRule>()
   readonly #emptied = new Set<() => void>()
+  /** Relayed frames from other processes dropped because their target's queue was full. */
+  #busyDrops = 0
 
   constructor (adapter: Adapter, events: ManagerEmitter, log: FastifyBaseLogger) {
     this.#adapter = adapter
@@ -100,20 +102,37 @@ export class ClusterView implements AdapterHost {
   // ---------------------------------------------------------------------------------------------
   // Writing
 
-  /** Writes to a local endpoint; a slow reader is dropped instead of buffering without bound. */
+  /** Writes one of the server's own frames to a local endpoint: always queued (the endpoint watches for a slow reader). */
   write (endpoint: Endpoint, text: string): void {
-    const verdict = endpoint.send(text)
-    if (verdict === 'sent' && channels.frame.hasSubscribers) publishSent(this.node, endpoint.id, text)
-    if (verdict !== 'slow') return
-    endpoint.request.log.info({ peer: endpoint.id }, 'rtc: slow reader dropped (outgoing buffer over maxBufferedBytes)')
-    this.#connections.get(endpoint.id)?.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
+    this.#send(endpoint, text, false)
   }
 
-  /** Writes to a member wherever it is connected: here, or through the adapter to its process. */
+  /** Every write to a local endpoint: a frame written is published for metrics and tracing. */
+  #send (endpoint: Endpoint, text: string, relayed: boolean): SendVerdict {
+    const verdict = endpoint.send(text, relayed)
+    if (verdict === 'sent' && channels.frame.hasSubscribers) publishSent(this.node, endpoint.id, text)
+    return verdict
+  }
+
+  /** Writes a server frame to a member wherever it is connected: here, or through the adapter to its process. */
   route (member: Pick<Member, 'id' | 'node' | 'endpoint'>, text: string): void {
     const local = member.endpoint ?? (member.node === this.node ? this.endpoint(member.id) : undefined)
     if (local !== undefined) this.write(local, text)
     else this.#adapter.forward(member.node, member.id, text)
+  }
+
+  /**
+   * Relays a member's frame to another member: false when the target is local and its queue has
+   * no room for it (the sender gets peer-busy). A remote target's process applies the same rule
+   * when the frame arrives (`deliver`).
+   */
+  relay (member: Member, text: string): boolean {
+    const local = member.endpoint
+    if (local === undefined) {
+      this.#adapter.forward(member.node, member.id, text)
+      return true
+    }
+    return this.#send(local, text, true) !== 'busy'
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -203,7 +222,11 @@ export class ClusterView implements AdapterHost {
 
   deliver (targetId: string, text: string): void {
     const endpoint = this.endpoint(targetId)
-    if (endpoint !== undefined) this.write(endpoint, text)
+    if (endpoint === undefined) return
+    // A frame relayed from a member on another process: its sender cannot be told, so a full queue drops it.
+    if (this.#send(endpoint, text, isRelayFrame(text)) === 'busy') {
+      this.log.debug({ peer: targetId, dropped: ++this.#busyDrops }, 'rtc: relayed frame from another process dropped: the target\'s queue is full')
+    }
   }
 
   kickLocal (targetId: string, reason: string): void {

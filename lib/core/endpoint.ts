@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
 import type { Description, IceServersResult } from '../types'
+import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 
 /** The part of a `ws` WebSocket the core uses; a test can hand in any object with these members. */
 export interface SocketLike {
@@ -17,8 +18,21 @@ export interface SocketLike {
   on (event: 'close', listener: (code: number) => void): unknown
 }
 
-/** What became of a frame given to `send`: written, not written (the socket is closing or closed), or refused (slow reader). */
-export type SendVerdict = 'sent' | 'closed' | 'slow'
+/**
+ * What became of a frame given to `send`: written; not written (the socket is closing or closed);
+ * or, for a relayed frame only, refused because the reader's queue has no room for it (`peer-busy`).
+ */
+export type SendVerdict = 'sent' | 'closed' | 'busy'
+
+/** How much an endpoint may queue for its reader, and what happens to a reader that stays over it. */
+export interface WriteLimits {
+  readonly maxBufferedBytes: number
+  /** How long the queue may stay over maxBufferedBytes before `onSlowReader` is called. */
+  readonly slowReaderTimeout: number
+  readonly clock: Clock
+  /** The reader has been over the limit for slowReaderTimeout: the owner drops it. */
+  readonly onSlowReader: () => void
+}
 
 const OPEN = 1
 
@@ -41,8 +55,9 @@ interface Corkable {
 
 /**
  * One connected socket: its server-assigned id, the pool it is in and its trusted description.
- * It writes to its socket (coalescing a tick's frames), says when its reader is too slow,
- * answers the heartbeat and closes; what a frame means is the Session's business.
+ * It writes to its socket (coalescing a tick's frames), refuses relayed frames its reader has no
+ * room for, gives the slow-reader verdict, answers the heartbeat and closes; what a frame means
+ * is the Session's business.
  */
 export class Endpoint {
   /** Random UUID v4, assigned by the server (docs/protocol.md, rule 1). */
@@ -62,14 +77,18 @@ export class Endpoint {
   /** When the unanswered ping was sent (performance.now()), or -1. */
   #pinged = -1
   #corked = false
+  /** Runs while the queue is over maxBufferedBytes (as last seen); null when it is not. */
+  #slowTimer: TimerHandle | null = null
   readonly #socket: SocketLike
+  readonly #limits: WriteLimits
   readonly #maxBufferedBytes: number
 
-  constructor (socket: SocketLike, request: FastifyRequest, boundPool: string | null, maxBufferedBytes: number) {
+  constructor (socket: SocketLike, request: FastifyRequest, boundPool: string | null, limits: WriteLimits) {
     this.#socket = socket
     this.request = request
     this.boundPool = boundPool
-    this.#maxBufferedBytes = maxBufferedBytes
+    this.#limits = limits
+    this.#maxBufferedBytes = limits.maxBufferedBytes
   }
 
   /** The pool this connection is in, or null before joining and after leaving. */
@@ -111,13 +130,21 @@ export class Endpoint {
   }
 
   /**
-   * Writes one serialized frame. 'slow' when more than `maxBufferedBytes` are queued already:
-   * the caller drops the connection rather than let server memory grow.
+   * Writes one serialized frame. The server's own frames are always queued. A `relayed` frame
+   * (one member's rtc:sdp or rtc:candidate to another) that would take the queue over
+   * maxBufferedBytes is refused ('busy'): its sender pays (`peer-busy`), not the reader. A queue
+   * that stays over the limit for slowReaderTimeout gets the slow-reader verdict.
    */
-  send (text: string): SendVerdict {
+  send (text: string, relayed = false): SendVerdict {
     const socket = this.#socket
     if (this.#closed || socket.readyState !== OPEN) return 'closed'
-    if (socket.bufferedAmount > this.#maxBufferedBytes) return 'slow'
+    const queued = socket.bufferedAmount
+    // text.length: the frame's bytes for ASCII (SDP, candidates), a lower bound otherwise.
+    if (relayed && queued + text.length > this.#maxBufferedBytes) {
+      this.#watch(queued)
+      return 'busy'
+    }
+    this.#watch(queued + text.length)
     if (!this.#corked) {
       // Every frame for this socket in this tick goes out in one writev (about a sixth less CPU per relayed frame).
       const raw = (socket as unknown as { _socket?: Corkable })._socket
@@ -129,6 +156,27 @@ export class Endpoint {
     }
     socket.send(text)
     return 'sent'
+  }
+
+  /** Starts the slow-reader clock when the queue goes over the limit, stops it when it is back under. */
+  #watch (queued: number): void {
+    if (queued <= this.#maxBufferedBytes) {
+      if (this.#slowTimer !== null) this.#stopWatch()
+    } else if (this.#slowTimer === null) {
+      this.#slowTimer = unrefTimeout(this.#limits.clock, () => { this.#slowVerdict() }, this.#limits.slowReaderTimeout)
+    }
+  }
+
+  #slowVerdict (): void {
+    this.#slowTimer = null
+    if (this.#closed || this.#socket.bufferedAmount <= this.#maxBufferedBytes) return
+    this.#limits.onSlowReader()
+  }
+
+  #stopWatch (): void {
+    if (this.#slowTimer === null) return
+    this.#limits.clock.clearTimeout(this.#slowTimer)
+    this.#slowTimer = null
   }
 
   static #uncork (endpoint: Endpoint, raw: Corkable): void {
@@ -163,6 +211,7 @@ export class Endpoint {
   close (code: number, reason: string, terminate = false): void {
     if (this.#closed) return
     this.#closed = true
+    this.#stopWatch()
     if (terminate) this.#socket.terminate()
     else this.#socket.close(code, closeReason(reason))
   }
@@ -170,11 +219,13 @@ export class Endpoint {
   /** @internal Drops the connection now, even if a close handshake is under way. */
   terminate (): void {
     this.#closed = true
+    this.#stopWatch()
     this.#socket.terminate()
   }
 
   /** @internal The socket closed (either side). */
   markClosed (): void {
     this.#closed = true
+    this.#stopWatch()
   }
 }

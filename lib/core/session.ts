@@ -60,7 +60,12 @@ export class Session implements Connection {
     const { rateLimit, maxBufferedBytes } = ctx.options
     this.#ctx = ctx
     this.#rate = rateLimit === null ? null : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * RATE_LIMIT_CLOSE_FACTOR)
-    const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, maxBufferedBytes)
+    const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, {
+      maxBufferedBytes,
+      slowReaderTimeout: ctx.options.slowReaderTimeout,
+      clock: ctx.clock,
+      onSlowReader: () => { this.#slowReader() }
+    })
     ctx.cluster.add(this)
     socket.on('message', (data, isBinary) => {
       this.#onMessage(data, isBinary)
@@ -175,7 +180,10 @@ export class Session implements Connection {
       this.#refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
       return
     }
-    this.#ctx.cluster.route(target, text)
+    if (!this.#ctx.cluster.relay(target, text)) {
+      this.#refuse('peer-busy', undefined, { type, to })
+      return
+    }
     if (channels.relay.hasSubscribers) {
       channels.relay.publish({ node: this.#ctx.cluster.node, pool: view.name, from: id, to, type: sdp ? 'sdp' : 'candidate', sdpType: sdp ? sdpType((data.description as { type: string }).type) : null, local: target.endpoint !== undefined })
     }
@@ -385,6 +393,12 @@ export class Session implements Connection {
     if (this.#joinTimer === null) return
     this.#ctx.clock.clearTimeout(this.#joinTimer)
     this.#joinTimer = null
+  }
+
+  /** Its queue stayed over maxBufferedBytes for slowReaderTimeout: terminated (a close frame would wait behind the backlog). */
+  #slowReader (): void {
+    this.#log.info({ peer: this.endpoint.id }, 'rtc: slow reader dropped (outgoing queue over maxBufferedBytes for slowReaderTimeout)')
+    this.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
   }
 
   #onClose (code: number): void {
