@@ -19,10 +19,17 @@ export const DEFAULT_MAX_PAYLOAD = 64 * 1024
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
 /** ws's recommendation is 30 s; browsers answer pings without any page code. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 30_000
-/** Frames per window per connection. A newcomer in a pool of 32 negotiates 31 peers in a burst. */
+/**
+ * Frames per window per connection, as a token bucket: `max` at once, refilled at `max` per
+ * window. A newcomer in a pool of 32 negotiates 31 peers in a burst.
+ */
 export const DEFAULT_RATE_LIMIT_MAX = 500
 export const DEFAULT_RATE_LIMIT_WINDOW = 1000
-/** A connection that sends this many times its limit in one window is closed with 1008. */
+/**
+ * A burst of this many times `max` frames at once closes the connection with 1008: `max` pass and
+ * `max` are refused. Refusals drain at half the refill rate, so a sender sustaining more than
+ * 1.5 times the limit is closed too, within about two windows; one below gets the limit through.
+ */
 export const RATE_LIMIT_CLOSE_FACTOR = 2
 /** Every metric's name starts with this (`rtc_signal_connections`). */
 export const DEFAULT_METRICS_PREFIX = 'rtc_signal_'

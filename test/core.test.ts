@@ -1,8 +1,8 @@
 // The core without Fastify: createCore() with fake sockets (an EventEmitter with the members of a
-// ws WebSocket the core uses), a silent logger and a fake heartbeat clock.
+// ws WebSocket the core uses), a silent logger and a fake clock.
 import { test } from 'tap'
 import { EventEmitter } from 'node:events'
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import type { AdapterHost } from '../lib/adapters/adapter'
 import { MemoryAdapter } from '../lib/adapters/memory'
 import { createCore, type Core } from '../lib/core/core'
@@ -12,23 +12,11 @@ import { candidateMessage, sdpMessage } from '../lib/protocol'
 import type { MemberInfo, JoinPolicy, JoinOutcome } from '../lib/types'
 import { rule9Violations } from './adapter-contract'
 import { FakeClock } from './fake-clock'
-import type { Message, Tap } from './helpers'
+import { silent, type Message, type Tap } from './helpers'
 
 const OPEN = 1
 const CLOSING = 2
 const CLOSED = 3
-
-const silent = {
-  level: 'silent',
-  fatal () {},
-  error () {},
-  warn () {},
-  info () {},
-  debug () {},
-  trace () {},
-  silent () {},
-  child () { return silent }
-} as unknown as FastifyBaseLogger
 
 /** The server side of a connection, as the core sees it; the test plays the client through it. */
 class FakeSocket extends EventEmitter {

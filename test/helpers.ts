@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { once } from 'node:events'
 import { Writable } from 'node:stream'
 import WebSocket from 'ws'
@@ -7,6 +7,19 @@ import rtcSignal, { type RtcSignalOptions } from '../lib/index'
 export interface Tap {
   teardown: (fn: () => unknown) => void
 }
+
+/** A logger that drops everything (for the core without Fastify). */
+export const silent = {
+  level: 'silent',
+  fatal () {},
+  error () {},
+  warn () {},
+  info () {},
+  debug () {},
+  trace () {},
+  silent () {},
+  child () { return silent }
+} as unknown as FastifyBaseLogger
 
 /** A Fastify app with the plugin registered, closed when the test ends. */
 export async function build (t: Tap, opts: RtcSignalOptions = {}, server: FastifyServerOptions = {}): Promise<FastifyInstance> {

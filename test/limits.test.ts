@@ -2,11 +2,14 @@ import { test } from 'tap'
 import { once } from 'node:events'
 import { mock } from 'node:test'
 import type { Socket } from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import websocket from '@fastify/websocket'
-import type WebSocket from 'ws'
-import rtcSignal from '../lib/index'
-import { Client, joinAll, listen, logCapture, refusedStatus } from './helpers'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { createCore } from '../lib/core/core'
+import rtcSignal, { type RtcSignalOptions } from '../lib/index'
+import { normalizeOptions } from '../lib/options'
+import { FakeClock } from './fake-clock'
+import { Client, joinAll, listen, logCapture, refusedStatus, silent, type Tap } from './helpers'
 
 test('heartbeat: a socket that misses its pong is terminated and its peers get rtc:close', async (t) => {
   // fake interval timers: the heartbeat fires when the test says so, not after wall-clock time
@@ -38,17 +41,20 @@ test('heartbeat: a socket that misses its pong is terminated and its peers get r
   t.equal(alive.ws.readyState, 1)
 })
 
-test('rate limit: frames over the limit get rate-limited; a flood is closed with 1008', async (t) => {
-  const { url } = await listen(t, { privatePools: false, rateLimit: { max: 20, timeWindow: 60_000 } })
+test('rate limit: a frame with no token gets rate-limited; refusals that keep coming close with 1008', async (t) => {
+  // a long window: nothing refills while the test runs (20 tokens per 10 minutes); the fake-clock tests below cover refill
+  const { url } = await listen(t, { privatePools: false, rateLimit: { max: 20, timeWindow: 600_000 } })
   const [a, b] = await joinAll(url, 'rl', 2)
-  // a's rtc:join was the first of its 20 frames in this window
+  // a's rtc:join took the first of its 20 tokens
   for (let i = 0; i < 25; i++) a.send('rtc:candidate', { for: b.id, candidate: { i } })
   for (let i = 0; i < 19; i++) t.equal((await b.expect('rtc:candidate')).candidate.i, i)
   for (let i = 19; i < 25; i++) t.match(await a.expect('rtc:error'), { reason: 'rate-limited', message: /slow down/ })
   t.same(await b.sync(), [], 'refused frames were not relayed')
-  t.equal(a.ws.readyState, 1, 'over the limit but not flooding: still open')
-  for (let i = 0; i < 20; i++) a.send('rtc:candidate', { for: b.id, candidate: { i } })
-  t.equal((await a.closed).code, 1008, 'twice the limit in one window closes the connection')
+  t.equal(a.ws.readyState, 1, 'refused, not closed: 6 refusals so far')
+  // every refusal is counted (draining at half the refill rate); the 20th (rateLimit.max) closes the connection
+  for (let i = 0; i < 14; i++) a.send('rtc:candidate', { for: b.id, candidate: { i } })
+  for (let i = 0; i < 14; i++) t.match(await a.expect('rtc:error'), { reason: 'rate-limited' })
+  t.same(await a.closed, { code: 1008, reason: 'rate limit exceeded' }, 'refusal 6 + 14 = 20 closes it')
   t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id }, 'its peers are told')
   const c = await Client.open(`${url}/rtc`)
   await c.join('rl')
@@ -262,4 +268,77 @@ test('maxConnectionsPerIp: 429 per request.ip, which trustProxy takes from X-For
   t.pass('a closed socket frees its address\'s slot')
   t.equal(await refusedStatus(`${url}/rtc`, from('10.0.0.1').headers), 429)
   a2.close()
+})
+
+/** The core behind a plain ws server on loopback (real sockets), on a fake clock; returns the ws:// base URL. */
+async function coreOverSockets (t: Tap, opts: RtcSignalOptions, clock: FakeClock): Promise<string> {
+  const core = createCore(normalizeOptions(opts), silent, { clock })
+  await core.start()
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await once(wss, 'listening')
+  wss.on('connection', (socket) => { core.connect(socket, { log: silent, query: {}, headers: {} } as unknown as FastifyRequest, null) })
+  t.teardown(async () => {
+    await core.closeAll()
+    await core.dispose()
+    await new Promise((resolve) => wss.close(resolve))
+  })
+  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`
+}
+
+type Outcome = 'relayed' | 'refused' | 'closed'
+
+/** Sends one candidate from `a` to `b` at clock time `at` and waits for what became of it. */
+async function candidateAt (clock: FakeClock, at: number, a: Client, b: Client): Promise<Outcome> {
+  if (a.ws.readyState !== 1) return 'closed'
+  clock.advance(at - clock.time)
+  const arrived = new Promise<void>((resolve) => {
+    const done = (): void => {
+      for (const [ws, event] of [[a.ws, 'message'], [b.ws, 'message'], [a.ws, 'close']] as const) ws.off(event, done)
+      resolve()
+    }
+    for (const [ws, event] of [[a.ws, 'message'], [b.ws, 'message'], [a.ws, 'close']] as const) ws.on(event, done)
+  })
+  a.send('rtc:candidate', { for: b.id, candidate: { at } })
+  await arrived
+  if (!b.idle) return (await b.expect('rtc:candidate')).candidate.at === at ? 'relayed' : 'closed'
+  if (!a.idle) {
+    const error = await a.expect('rtc:error')
+    if (error.reason === 'rate-limited') return 'refused'
+  }
+  return 'closed'
+}
+
+test('rate limit on a fake clock: a steady 1.2x sender is never closed and gets exactly the limit through', async (t) => {
+  // 10 frames per 1,200 ms: one token every 120 ms. The sender sends one frame every 100 ms (1.2x).
+  const clock = new FakeClock()
+  const url = await coreOverSockets(t, { privatePools: false, rateLimit: { max: 10, timeWindow: 1200 } }, clock)
+  const b = await Client.open(url)
+  await b.join('r')
+  const a = await Client.open(url)
+  await a.join('r') // a's first frame, at time 0: its bucket starts full (10 tokens)
+  await b.expect('rtc:peer')
+  const count: Record<Outcome, number> = { relayed: 0, refused: 0, closed: 0 }
+  for (let at = 100; at <= 12_000; at += 100) count[await candidateAt(clock, at, a, b)]++
+  // 12 s = 10 windows: the initial 10 tokens and 10 × 10 refilled, one of them spent on the join
+  t.same(count, { relayed: 10 + 100 - 1, refused: 120 - 109, closed: 0 })
+  t.equal(a.ws.readyState, 1, 'still open')
+})
+
+test('rate limit on a fake clock: a steady 2x sender is closed with 1008 within a few windows', async (t) => {
+  const clock = new FakeClock()
+  const url = await coreOverSockets(t, { privatePools: false, rateLimit: { max: 10, timeWindow: 1200 } }, clock)
+  const b = await Client.open(url)
+  await b.join('r')
+  const a = await Client.open(url)
+  await a.join('r')
+  await b.expect('rtc:peer')
+  const count: Record<Outcome, number> = { relayed: 0, refused: 0, closed: 0 }
+  let at = 0
+  while (count.closed === 0 && at < 12_000) count[await candidateAt(clock, at += 60, a, b)]++
+  t.same(await a.closed, { code: 1008, reason: 'rate limit exceeded' })
+  // the bucket runs dry after about one window; refusals then outpace their drain (half the refill) by
+  // one every 240 ms: the tenth net refusal comes about 2.4 s later
+  t.ok(at <= 4 * 1200, `closed at ${at} ms, within 4 windows`)
+  t.ok(count.refused >= 10, `${count.refused} refusals first`)
+  t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id }, 'its peers are told')
 })

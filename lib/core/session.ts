@@ -59,7 +59,9 @@ export class Session implements Connection {
   constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
     const { rateLimit, maxBufferedBytes } = ctx.options
     this.#ctx = ctx
-    this.#rate = rateLimit === null ? null : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * RATE_LIMIT_CLOSE_FACTOR)
+    this.#rate = rateLimit === null
+      ? null
+      : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * (RATE_LIMIT_CLOSE_FACTOR - 1), ctx.clock.now())
     const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, {
       maxBufferedBytes,
       slowReaderTimeout: ctx.options.slowReaderTimeout,
@@ -90,7 +92,7 @@ export class Session implements Connection {
   #onMessage (data: RawData, isBinary: boolean): void {
     if (this.endpoint.closed) return
     if (this.#rate !== null) {
-      const verdict = this.#rate.hit(Date.now())
+      const verdict = this.#rate.hit(this.#ctx.clock.now())
       if (verdict !== 'ok') {
         this.#refuse('rate-limited')
         if (verdict === 'close') this.drop('rate-limited', CLOSE_CODES.policy, 'rate limit exceeded')
