@@ -308,15 +308,21 @@ async function candidateAt (clock: FakeClock, at: number, a: Client, b: Client):
   return 'closed'
 }
 
-test('rate limit on a fake clock: a steady 1.2x sender is never closed and gets exactly the limit through', async (t) => {
-  // 10 frames per 1,200 ms: one token every 120 ms. The sender sends one frame every 100 ms (1.2x).
+/** A sender `a` and a receiver `b` in one pool, on a fake clock at 0, limited to 10 frames per 1,200 ms; a's join took its first token. */
+async function rateLimitedPair (t: Tap): Promise<{ clock: FakeClock, a: Client, b: Client }> {
   const clock = new FakeClock()
   const url = await coreOverSockets(t, { privatePools: false, rateLimit: { max: 10, timeWindow: 1200 } }, clock)
   const b = await Client.open(url)
   await b.join('r')
   const a = await Client.open(url)
-  await a.join('r') // a's first frame, at time 0: its bucket starts full (10 tokens)
+  await a.join('r') // at time 0: its bucket started full (10 tokens)
   await b.expect('rtc:peer')
+  return { clock, a, b }
+}
+
+test('rate limit on a fake clock: a steady 1.2x sender is never closed and gets exactly the limit through', async (t) => {
+  // 10 frames per 1,200 ms: one token every 120 ms. The sender sends one frame every 100 ms (1.2x).
+  const { clock, a, b } = await rateLimitedPair(t)
   const count: Record<Outcome, number> = { relayed: 0, refused: 0, closed: 0 }
   for (let at = 100; at <= 12_000; at += 100) count[await candidateAt(clock, at, a, b)]++
   // 12 s = 10 windows: the initial 10 tokens and 10 × 10 refilled, one of them spent on the join
@@ -325,13 +331,7 @@ test('rate limit on a fake clock: a steady 1.2x sender is never closed and gets 
 })
 
 test('rate limit on a fake clock: a steady 2x sender is closed with 1008 within a few windows', async (t) => {
-  const clock = new FakeClock()
-  const url = await coreOverSockets(t, { privatePools: false, rateLimit: { max: 10, timeWindow: 1200 } }, clock)
-  const b = await Client.open(url)
-  await b.join('r')
-  const a = await Client.open(url)
-  await a.join('r')
-  await b.expect('rtc:peer')
+  const { clock, a, b } = await rateLimitedPair(t)
   const count: Record<Outcome, number> = { relayed: 0, refused: 0, closed: 0 }
   let at = 0
   while (count.closed === 0 && at < 12_000) count[await candidateAt(clock, at += 60, a, b)]++
