@@ -102,6 +102,12 @@ export class ClusterView implements AdapterHost {
   // ---------------------------------------------------------------------------------------------
   // Writing
 
+  /** An endpoint's queue stayed over maxBufferedBytes for slowReaderTimeout: terminated (a close frame would wait behind the backlog). */
+  slowReader (endpoint: Endpoint): void {
+    endpoint.request.log.info({ peer: endpoint.id }, 'rtc: slow reader dropped (outgoing queue over maxBufferedBytes for slowReaderTimeout)')
+    this.#connections.get(endpoint.id)?.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
+  }
+
   /** Writes one of the server's own frames to a local endpoint: always queued (the endpoint watches for a slow reader). */
   write (endpoint: Endpoint, text: string): void {
     this.#send(endpoint, text, false)

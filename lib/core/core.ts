@@ -5,7 +5,7 @@ import { CLOSE_CODES } from '../protocol'
 import { ClusterView } from './cluster-view'
 import { channels, observeAdapter } from './diagnostics'
 import { Emitter, type PoolManagerEvents } from './emitter'
-import type { SocketLike } from './endpoint'
+import type { SocketLike, WriteLimits } from './endpoint'
 import { SYSTEM_CLOCK, type Clock } from './clock'
 import { Heartbeat } from './heartbeat'
 import { IceRefresh } from './ice-refresh'
@@ -46,7 +46,9 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const ice = options.iceServers === null
     ? null
     : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log)
-  const context: SessionContext = { options, cluster, adapter, events, log, clock, unknownPools: new Set(), ice }
+  const { maxBufferedBytes, slowReaderTimeout } = options
+  const writeLimits: WriteLimits = { maxBufferedBytes, slowReaderTimeout, clock, slowReader: (endpoint) => { cluster.slowReader(endpoint) } }
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
   }, clock)

@@ -24,14 +24,14 @@ export interface SocketLike {
  */
 export type SendVerdict = 'sent' | 'closed' | 'busy'
 
-/** How much an endpoint may queue for its reader, and what happens to a reader that stays over it. */
+/** How much an endpoint may queue for its reader, and who hears of a reader that stays over it. One per server. */
 export interface WriteLimits {
   readonly maxBufferedBytes: number
-  /** How long the queue may stay over maxBufferedBytes before `onSlowReader` is called. */
+  /** How long the queue may stay over maxBufferedBytes before `slowReader` is called. */
   readonly slowReaderTimeout: number
   readonly clock: Clock
-  /** The reader has been over the limit for slowReaderTimeout: the owner drops it. */
-  readonly onSlowReader: () => void
+  /** The endpoint's queue has been over the limit for slowReaderTimeout: drop it. */
+  slowReader (endpoint: Endpoint): void
 }
 
 const OPEN = 1
@@ -170,7 +170,7 @@ export class Endpoint {
   #slowVerdict (): void {
     this.#slowTimer = null
     if (this.#closed || this.#socket.bufferedAmount <= this.#maxBufferedBytes) return
-    this.#limits.onSlowReader()
+    this.#limits.slowReader(this)
   }
 
   #stopWatch (): void {

@@ -12,7 +12,7 @@ import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import { channels, receivedKind, sdpType, type HookFact } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
-import { Endpoint, type SocketLike } from './endpoint'
+import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 import { RateCounter } from './rate-counter'
@@ -25,6 +25,8 @@ export interface SessionContext {
   readonly events: ManagerEmitter
   readonly log: FastifyBaseLogger
   readonly clock: Clock
+  /** What every endpoint may queue, and who drops a slow reader (the cluster view). */
+  readonly writeLimits: WriteLimits
   /** Pools that do not exist which a client asked a private server for, logged once each (at most MAX_UNKNOWN_POOLS_LOGGED). */
   readonly unknownPools: Set<string>
   /** Each member's ICE servers; null when the `iceServers` option is not set. */
@@ -57,17 +59,12 @@ export class Session implements Connection {
   #frameType: string | undefined = undefined
 
   constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
-    const { rateLimit, maxBufferedBytes } = ctx.options
+    const { rateLimit } = ctx.options
     this.#ctx = ctx
     this.#rate = rateLimit === null
       ? null
       : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * (RATE_LIMIT_CLOSE_FACTOR - 1), ctx.clock.now())
-    const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, {
-      maxBufferedBytes,
-      slowReaderTimeout: ctx.options.slowReaderTimeout,
-      clock: ctx.clock,
-      onSlowReader: () => { this.#slowReader() }
-    })
+    const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, ctx.writeLimits)
     ctx.cluster.add(this)
     socket.on('message', (data, isBinary) => {
       this.#onMessage(data, isBinary)
@@ -395,12 +392,6 @@ export class Session implements Connection {
     if (this.#joinTimer === null) return
     this.#ctx.clock.clearTimeout(this.#joinTimer)
     this.#joinTimer = null
-  }
-
-  /** Its queue stayed over maxBufferedBytes for slowReaderTimeout: terminated (a close frame would wait behind the backlog). */
-  #slowReader (): void {
-    this.#log.info({ peer: this.endpoint.id }, 'rtc: slow reader dropped (outgoing queue over maxBufferedBytes for slowReaderTimeout)')
-    this.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
   }
 
   #onClose (code: number): void {
