@@ -311,8 +311,12 @@ function normalizeMetrics (value: unknown): NormalizedOptions['metrics'] {
   })
 }
 
-/** Validates the caller's options once, at registration, and returns a frozen copy with every default filled in. */
-export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOptions {
+/**
+ * Validates the caller's options once, at registration, and returns a frozen copy with every
+ * default filled in. `combined: false` checks each option alone, not how they fit together (the
+ * CLI checks one flag at a time; the plugin checks the whole set when it registers).
+ */
+export function normalizeOptions (opts: RtcSignalOptions = {}, { combined = true } = {}): NormalizedOptions {
   const o = plainObject<RtcSignalOptions>('options', opts)
   knownKeys(o, OPTION_KEYS)
   const options = Object.freeze({
@@ -340,6 +344,6 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     iceServers: normalizeIceServers(o.iceServers),
     metrics: normalizeMetrics(o.metrics)
   })
-  assertJoinedFits('maxBufferedBytes', options)
+  if (combined) assertJoinedFits('maxBufferedBytes', options)
   return options
 }

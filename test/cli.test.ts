@@ -98,6 +98,14 @@ test('variables: RTC_* first, then the conventional fallbacks; flags win over bo
   t.equal(serve(['--rate-limit', 'off', '--rate-limit-window', '10']).pluginOptions.rateLimit, false, 'a window without a limit is moot')
 })
 
+test('limits that fit only together: each flag is checked alone, the plugin checks the set', async (t) => {
+  // 8 KiB of queue holds the largest rtc:joined of a pool of 1 (1 × (4,096 + 100) + 200 bytes) but not of the default
+  // pool of 32: the flag must not be refused for what another flag changes
+  const config = serve(['--max-buffered-bytes', '8192', '--max-members', '1'])
+  t.match(config.pluginOptions, { maxBufferedBytes: 8192, maxMembers: 1 })
+  t.throws(() => serve(['--max-buffered-bytes', '100']), /^--max-buffered-bytes: expected an integer >= 1024/, 'a value the plugin refuses on its own still is')
+})
+
 test('bad input: a UsageError naming the flag or variable', async (t) => {
   const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
     [['--port', 'abc'], {}, /^--port: expected an integer from 0 to 65535, got "abc"$/],

@@ -108,10 +108,10 @@ function integer (value: Value, source: string, min: number, max = Number.MAX_SA
   return n
 }
 
-/** An option the plugin validates: its own rule (minimum, shape) decides, named after the flag. */
+/** An option the plugin validates: its own rule (minimum, shape) decides, named after the flag (how options fit together is checked when the plugin registers). */
 function checkedByPlugin (options: RtcSignalOptions, source: string, value: Value): void {
   try {
-    normalizeOptions(options)
+    normalizeOptions(options, { combined: false })
   } catch (err) {
     const why = (err as Error).message.replace(/^Invalid option "[^"]+": /, '').replace(/, got .*$/, '')
     fail(source, `${why}, got ${show(value)}`)
@@ -242,7 +242,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'max-buffered-bytes',
     arg: 'bytes',
     default: String(DEFAULT_MAX_BUFFERED_BYTES),
-    help: 'bytes queued for a socket before it is dropped as a slow reader',
+    help: 'bytes queued for a socket; a relay beyond it gets peer-busy',
     apply: integerOption('maxBufferedBytes')
   },
   {
