@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import Fastify from 'fastify'
 import { Registry, type Metric } from 'prom-client'
 import WebSocket from 'ws'
-import rtcSignal, { CHANNELS, REASONS, type ConnectionFact, type FrameKind, type HeartbeatFact, type JoinFact, type LeaveFact } from '../lib/index'
+import rtcSignal, { CHANNELS, MemoryAdapter, REASONS, type AdapterFact, type ConnectionFact, type FrameKind, type HeartbeatFact, type JoinFact, type LeaveFact } from '../lib/index'
 import { receivedKind, sentKind } from '../lib/core/diagnostics'
 import { Negotiations, type MetricsClock, type NegotiationOutcome } from '../lib/metrics/negotiations'
 import {
@@ -352,6 +352,24 @@ test('heartbeat round trips are observed', async (t) => {
   mock.timers.tick(30_000)
   t.match(await pong, { node: app.rtcPools.node, peer: a.id, seconds: Number })
   t.equal((await observed(registry, 'rtc_signal_heartbeat_rtt_seconds')).count, 1)
+})
+
+test('a failed adapter call is counted by operation and traced with its error', async (t) => {
+  class FailingAdapter extends MemoryAdapter {
+    override async describe (): Promise<void> {
+      throw new Error('bus down')
+    }
+  }
+  const registry = new Registry()
+  const { app, url } = await listen(t, { privatePools: false, adapter: new FailingAdapter(), metrics: { registry } })
+  const a = await Client.open(`${url}/rtc`)
+  await a.join('p')
+  const fact = nextFact<AdapterFact>(CHANNELS.adapter)
+  await t.rejects(app.rtcPools.describe(a.id, { name: 'Ada' }), { message: 'bus down' }, 'the caller sees the adapter\'s own error')
+  t.match(await fact, { node: app.rtcPools.node, op: 'describe', error: { message: 'bus down' } })
+  const errors = await counts(registry, 'rtc_signal_adapter_errors_total')
+  t.equal(errors['op=describe'], 1)
+  t.same(Object.values(errors).reduce((sum, n) => sum + n, 0), 1, 'and nothing else')
 })
 
 test('two servers with two registries do not see each other\'s facts', async (t) => {
