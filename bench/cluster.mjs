@@ -301,6 +301,8 @@ async function serve () {
     privatePools: false,
     rateLimit: false, // the closed-loop phase offers more than the default 500 frames/s per connection
     heartbeatInterval: 0,
+    maxConnections: 0, // every client connects from 127.0.0.1
+    maxConnectionsPerIp: 0,
     adapter: settings.redis ? mod.redisAdapter({ url: settings.redis, prefix: settings.prefix, ...(settings.ttl ? { ttl: settings.ttl } : {}) }) : undefined
   })
   await app.listen({ host: '127.0.0.1', port: 0 })

@@ -19,6 +19,8 @@ export const errors = {
   FST_RTC_INVALID_EVENT: createError('FST_RTC_INVALID_EVENT', 'Invalid application event: %s', 400, TypeError),
   /** A description that cannot be sent as JSON (undefined, a function, a cycle, a bigint). */
   FST_RTC_INVALID_DESCRIPTION: createError('FST_RTC_INVALID_DESCRIPTION', 'Invalid description: %s', 400, TypeError),
+  /** A description larger than `maxDescriptionBytes` (bytes of its JSON, UTF-8). */
+  FST_RTC_DESCRIPTION_TOO_LARGE: createError('FST_RTC_DESCRIPTION_TOO_LARGE', 'Description too large: %s', 413, RangeError),
   /** A WebSocket upgrade from an Origin not in `allowedOrigins` (answered before the upgrade). */
   FST_RTC_ORIGIN_FORBIDDEN: createError('FST_RTC_ORIGIN_FORBIDDEN', 'Origin "%s" is not allowed', 403),
   /** The Redis adapter cannot reach Redis (a server call while reconnecting, or no Redis at startup). */
@@ -28,7 +30,25 @@ export const errors = {
   /** The registry already has a metric by one of the plugin's names (another instance, or another library, with the same prefix). */
   FST_RTC_METRICS_CONFLICT: createError('FST_RTC_METRICS_CONFLICT', 'The metrics registry already has a metric named "%s": give each instance its own registry or metrics.prefix', 500),
   /** The PoolManager was used after the Fastify instance closed. */
-  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503)
+  FST_RTC_CLOSED: createError('FST_RTC_CLOSED', 'The signalling server is closed', 503),
+  /** An upgrade while `maxConnections` sockets are open (answered before the upgrade). */
+  FST_RTC_MAX_CONNECTIONS: createError('FST_RTC_MAX_CONNECTIONS',
+    'The server has reached its maxConnections (%s): try again later', 503),
+  /** An upgrade while `maxConnectionsPerIp` sockets from the same address are open (answered before the upgrade). */
+  FST_RTC_MAX_CONNECTIONS_PER_IP: createError('FST_RTC_MAX_CONNECTIONS_PER_IP',
+    'Too many connections from this address (maxConnectionsPerIp: %s)', 429),
+  /** A plain HTTP GET (no `Upgrade: websocket`) on one of the plugin's WebSocket routes. */
+  FST_RTC_UPGRADE_REQUIRED: createError('FST_RTC_UPGRADE_REQUIRED',
+    'This is a WebSocket endpoint: connect with new WebSocket(url) (a GET with Upgrade: websocket)', 426),
+  /** The app registered @fastify/websocket itself with a larger maxPayload than the plugin's. */
+  FST_RTC_WEBSOCKET_MAX_PAYLOAD: createError('FST_RTC_WEBSOCKET_MAX_PAYLOAD',
+    'The app registered @fastify/websocket with maxPayload %s, more than this plugin\'s maxPayload (%s): clients could ' +
+    'send (and with permessage-deflate make the server inflate) frames that large. Register @fastify/websocket with ' +
+    'options.maxPayload <= %s, or let this plugin register it', 500),
+  /** The plugin registered twice in one context (or in a context and its descendant). */
+  FST_RTC_ALREADY_REGISTERED: createError('FST_RTC_ALREADY_REGISTERED',
+    'fastify-rtc-signal is already registered in this context or a parent of it: register each instance in its own ' +
+    'encapsulated context, e.g. fastify.register(async (child) => { await child.register(rtcSignal, { prefix: \'/other\' }) })', 500)
 } as const
 
 export type RtcErrorCode = keyof typeof errors

@@ -3,13 +3,9 @@
 // or a function of the application's. No Fastify here: node:crypto only.
 import { createHmac } from 'node:crypto'
 import { errors } from './errors'
+import type { IceServer, IceServersResult } from './types'
 
-/** One entry of `RTCConfiguration.iceServers`, as the browser takes it. */
-export interface IceServer {
-  urls: string | string[]
-  username?: string
-  credential?: string
-}
+export type { IceServer, IceServersResult }
 
 /**
  * A TURN server that shares a secret with this server (coturn `use-auth-secret` +
@@ -26,12 +22,6 @@ export interface TurnRestServer {
   secret: string | string[]
   /** How long a credential is valid, in seconds (>= 60, <= one year). */
   ttl: number
-}
-
-/** What a member is told: its servers, and when the earliest credential expires (ms since epoch; null: never). */
-export interface IceServersResult {
-  servers: IceServer[]
-  expiresAt: number | null
 }
 
 /** The member ICE servers are issued to (the plugin passes its Endpoint, which also has `request` and `description`). */

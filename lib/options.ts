@@ -2,8 +2,9 @@ import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
 import type { Endpoint } from './core/endpoint'
+import { normalizeIceServers, type IceServers, type IceServersOption } from './ice'
 import type { Description } from './types'
-import { boolean, describeValue, fn, integer, invalid, plainObject } from './validate'
+import { boolean, describeValue, fn, integer, invalid, knownKeys, plainObject } from './validate'
 
 /** Where the WebSocket routes live: `GET {prefix}` and `GET {prefix}/:pool`. */
 export const DEFAULT_PREFIX = '/rtc'
@@ -31,6 +32,22 @@ export const DEFAULT_METRICS_BUCKETS: readonly number[] = Object.freeze([0.001, 
 export const DEFAULT_NEGOTIATION_TIMEOUT = 30_000
 /** Open offers tracked at most (each about 200 bytes); past it the oldest is forgotten and counted as evicted. */
 export const DEFAULT_MAX_OPEN_OFFERS = 10_000
+
+// Hardening: how long a socket may take to join, a join hook to answer, a reader to drain.
+/** A page joins right after connecting; a socket that has not joined by then is closed (1008 'join timeout'). 0 = off. */
+export const DEFAULT_JOIN_TIMEOUT = 20_000
+/** A join hook that has not answered by then is taken as a refusal (join-denied); its late answer is ignored. */
+export const DEFAULT_JOIN_HOOK_TIMEOUT = 10_000
+/** Bytes of a description as JSON (UTF-8): a display name and a role need a few dozen; 32 of them fit in one rtc:joined. */
+export const DEFAULT_MAX_DESCRIPTION_BYTES = 4096
+/** Upper bound of every timeout option: Node's timers hold a signed 32-bit number of milliseconds. */
+export const MAX_TIMEOUT = 2 ** 31 - 1
+
+// --- Connection limits (checked before the upgrade, in lib/fastify) ---
+/** Upgraded sockets at once; about 12 KiB each when idle, so ~120 MiB, well below a 65k fd limit. 0 = no limit. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000
+/** Sockets at once from one `request.ip`: a NAT'd office or classroom fits, one client cannot take the server. 0 = no limit. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64
 
 export interface JoinContext {
   /** The pool name the client asked for (or the one in the route path). */
@@ -101,6 +118,25 @@ export interface RtcSignalOptions {
   demo?: boolean
   /** The cluster bus; the default keeps everything in this process. */
   adapter?: Adapter
+  // Hardening
+  /** Milliseconds a socket may stay without joining a pool; 0 disables. */
+  joinTimeout?: number
+  /** Milliseconds the join hook has to answer before the join is refused. */
+  joinHookTimeout?: number
+  /** Largest description, in bytes of JSON (UTF-8). */
+  maxDescriptionBytes?: number
+  // Connection limits
+  /** Upgraded sockets at once (503 before the upgrade beyond it); 0 = no limit. */
+  maxConnections?: number
+  /** Sockets at once from one `request.ip` (429 before the upgrade beyond it); 0 = no limit. */
+  maxConnectionsPerIp?: number
+  /**
+   * ICE servers (STUN/TURN) handed to each member in `rtc:joined` and refreshed with `rtc:ice`:
+   * RTCIceServer entries, TURN REST entries `{ urls, secret, ttl }` (a credential per member,
+   * coturn `use-auth-secret`), or a function of the member's Endpoint (its `request`, and the
+   * description the join hook set) returning `{ servers, expiresAt }`. None by default.
+   */
+  iceServers?: IceServersOption<Endpoint>
   /** Prometheus metrics on your prom-client registry (prom-client must be installed); `false` (default) for none. */
   metrics?: MetricsOptions | false
 }
@@ -120,6 +156,14 @@ export interface NormalizedOptions {
   readonly websocket: WebsocketPluginOptions
   readonly demo: boolean
   readonly adapter: Adapter | null
+  readonly joinTimeout: number
+  readonly joinHookTimeout: number
+  readonly maxDescriptionBytes: number
+  // Connection limits
+  readonly maxConnections: number
+  readonly maxConnectionsPerIp: number
+  /** Issues each member's ICE servers; null when none are configured. Holds no secret it would print. */
+  readonly iceServers: IceServers<Endpoint> | null
   readonly metrics: NormalizedMetricsOptions | null
 }
 
@@ -131,10 +175,52 @@ export interface NormalizedMetricsOptions {
   readonly maxOpenOffers: number
 }
 
+/**
+ * Bytes of the largest `rtc:joined` a pool of `maxMembers` can send: each member's id twice and
+ * its description, plus the envelope. It must fit a socket's queue (`maxBufferedBytes`).
+ */
+export function largestJoined (maxMembers: number, maxDescriptionBytes: number): number {
+  return maxMembers * (maxDescriptionBytes + 100) + 200
+}
+
+/** FST_RTC_INVALID_OPTION (naming `name`) when a pool of `maxMembers` could send an rtc:joined over `maxBufferedBytes`. */
+export function assertJoinedFits (name: string, limits: { maxMembers: number, maxDescriptionBytes: number, maxBufferedBytes: number }): void {
+  const { maxMembers, maxDescriptionBytes, maxBufferedBytes } = limits
+  const bytes = largestJoined(maxMembers, maxDescriptionBytes)
+  if (bytes <= maxBufferedBytes) return
+  throw invalid(name, `the largest rtc:joined, maxMembers × (maxDescriptionBytes + 100) + 200 = ${maxMembers} × ${maxDescriptionBytes + 100} + 200 = ${bytes} bytes, would not fit maxBufferedBytes (${maxBufferedBytes}): raise maxBufferedBytes or lower maxMembers or maxDescriptionBytes`)
+}
+
+/** Every option key: a misspelt one fails registration. TypeScript keeps the list complete. */
+const OPTION_KEYS = Object.keys({
+  prefix: true,
+  privatePools: true,
+  maxMembers: true,
+  maxPoolNameLength: true,
+  maxPayload: true,
+  maxBufferedBytes: true,
+  heartbeatInterval: true,
+  rateLimit: true,
+  allowedOrigins: true,
+  joinHook: true,
+  routeOptions: true,
+  websocket: true,
+  demo: true,
+  adapter: true,
+  joinTimeout: true,
+  joinHookTimeout: true,
+  maxDescriptionBytes: true,
+  maxConnections: true,
+  maxConnectionsPerIp: true,
+  iceServers: true,
+  metrics: true
+} satisfies Record<keyof RtcSignalOptions, true>)
+
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
-  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter'>
+  'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
+  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes' | 'iceServers'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -212,7 +298,8 @@ function normalizeMetrics (value: unknown): NormalizedOptions['metrics'] {
 /** Validates the caller's options once, at registration, and returns a frozen copy with every default filled in. */
 export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOptions {
   const o = plainObject<RtcSignalOptions>('options', opts)
-  return Object.freeze({
+  knownKeys(o, OPTION_KEYS)
+  const options = Object.freeze({
     prefix: normalizePrefix(o.prefix),
     privatePools: boolean('privatePools', o.privatePools, DEFAULT_PRIVATE_POOLS),
     maxMembers: integer('maxMembers', o.maxMembers, DEFAULT_MAX_MEMBERS, 1),
@@ -227,6 +314,15 @@ export function normalizeOptions (opts: RtcSignalOptions = {}): NormalizedOption
     websocket: Object.freeze({ ...plainObject<WebsocketPluginOptions>('websocket', o.websocket) }),
     demo: boolean('demo', o.demo, false),
     adapter: normalizeAdapter(o.adapter),
+    joinTimeout: integer('joinTimeout', o.joinTimeout, DEFAULT_JOIN_TIMEOUT, 0, MAX_TIMEOUT),
+    joinHookTimeout: integer('joinHookTimeout', o.joinHookTimeout, DEFAULT_JOIN_HOOK_TIMEOUT, 1, MAX_TIMEOUT),
+    maxDescriptionBytes: integer('maxDescriptionBytes', o.maxDescriptionBytes, DEFAULT_MAX_DESCRIPTION_BYTES, 1),
+    // Connection limits
+    maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
+    maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0),
+    iceServers: normalizeIceServers(o.iceServers),
     metrics: normalizeMetrics(o.metrics)
   })
+  assertJoinedFits('maxBufferedBytes', options)
+  return options
 }

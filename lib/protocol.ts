@@ -2,6 +2,7 @@
  * ssp-v2 on the wire: frame parsing and validation, the messages the server sends, the `reason` codes.
  * Pure functions over strings and plain objects: no sockets, no Fastify.
  */
+import type { IceServersResult } from './types'
 
 /** Every `reason` an `rtc:error` can carry (docs/protocol.md, "Error reasons"). */
 export const REASONS = [
@@ -27,7 +28,7 @@ export const REASON_MESSAGES: Readonly<Record<Reason, string>> = {
   'invalid-json': 'The frame is not valid JSON',
   'invalid-frame': 'A frame must be a JSON object {"type": string, "data": object} sent as text',
   'unknown-action': 'The protocol has no such rtc: message',
-  'missing-pool': 'rtc:join needs a non-empty pool name within the length limit',
+  'missing-pool': 'rtc:join needs a non-empty pool name within the length limit, in well-formed Unicode',
   'no-such-pool': 'That pool does not exist',
   'join-denied': 'The join was refused',
   'pool-full': 'The pool is at its member limit',
@@ -92,9 +93,18 @@ export function isCandidate (value: unknown): value is Record<string, unknown> |
   return value === null || isObject(value)
 }
 
-/** A pool name: a non-empty string of at most `maxLength` characters (the same rule for frames, URLs and server code). */
+/**
+ * A pool name: a non-empty string of at most `maxLength` characters, well-formed Unicode (no lone
+ * surrogate, which Redis would store as U+FFFD: another name). The same rule for frames, URLs and
+ * server code, on every adapter.
+ */
 export function isPoolName (value: unknown, maxLength: number): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= maxLength
+  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && isWellFormed(value)
+}
+
+/** String.prototype.isWellFormed (Node 20; ES2024, newer than this project's TypeScript lib). */
+function isWellFormed (value: string): boolean {
+  return (value as unknown as { isWellFormed: () => boolean }).isWellFormed()
 }
 
 /** A peer id a client names: any non-empty string (an unknown one is `unknown-peer`, not malformed). */
@@ -118,8 +128,14 @@ function frame (type: string, data: unknown): string {
   return JSON.stringify({ type, data })
 }
 
-export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>): string {
-  return frame('rtc:joined', { client_id: clientId, peers, descriptions, pool })
+/** `ice` (docs/protocol.md, "ICE servers from the server") only when the server has ICE servers for this member. */
+export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>, ice: IceServersResult | null = null): string {
+  return frame('rtc:joined', ice === null ? { client_id: clientId, peers, descriptions, pool } : { client_id: clientId, peers, descriptions, pool, ice })
+}
+
+/** Fresh ICE servers for a member (`rtc:ice`): the same `{ servers, expiresAt }` as `rtc:joined.ice`. */
+export function iceMessage (ice: IceServersResult): string {
+  return frame('rtc:ice', ice)
 }
 
 export function peerMessage (id: string, description: unknown): string {
@@ -153,8 +169,28 @@ export interface ErrorContext {
   [key: string]: unknown
 }
 
+/** Longest client string an `rtc:error` echoes (in its context or its message). */
+export const MAX_ECHO_LENGTH = 128
+
+/** A client string fit to echo: at most MAX_ECHO_LENGTH characters, a longer one cut and ending with '…'. */
+export function clip (value: string): string {
+  if (value.length <= MAX_ECHO_LENGTH) return value
+  let end = MAX_ECHO_LENGTH - 1
+  const last = value.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end-- // never keep half of a surrogate pair
+  return value.slice(0, end) + '…'
+}
+
+/** `rtc:error`: string members of the context come from the client, so each is cut by `clip`. */
 export function errorMessage (reason: Reason, message: string = REASON_MESSAGES[reason], context: ErrorContext = {}): string {
-  return frame('rtc:error', { ...context, message, reason })
+  const data: Record<string, unknown> = {}
+  for (const key in context) {
+    const value = context[key]
+    data[key] = typeof value === 'string' ? clip(value) : value
+  }
+  data.message = message
+  data.reason = reason
+  return frame('rtc:error', data)
 }
 
 /** An application event sent by server code. */

@@ -46,3 +46,19 @@ export type JoinOutcome =
   | { ok: false, reason: 'no-such-pool' | 'pool-full' }
   /** The bus cannot admit anyone right now (Redis unreachable): refused at once with this message. */
   | { ok: false, reason: 'join-denied', message: string }
+
+/** One entry of `RTCConfiguration.iceServers`, as the browser takes it. */
+export interface IceServer {
+  urls: string | string[]
+  username?: string
+  credential?: string
+}
+
+/**
+ * The ICE servers a member is told (`rtc:joined.ice`, `rtc:ice`): its servers, and when the
+ * earliest credential expires (ms since the epoch; null: never).
+ */
+export interface IceServersResult {
+  servers: IceServer[]
+  expiresAt: number | null
+}

@@ -23,10 +23,11 @@ export function describeValue (value: unknown): string {
   }
 }
 
-export function integer (name: string, value: unknown, fallback: number, min: number): number {
+export function integer (name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw invalid(name, `expected an integer >= ${min}, got ${describeValue(value)}`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`
+    throw invalid(name, `expected an integer ${range}, got ${describeValue(value)}`)
   }
   return value
 }
@@ -42,6 +43,46 @@ export function fn<T> (name: string, value: unknown): T | null {
   if (value === undefined || value === null) return null
   if (typeof value !== 'function') throw invalid(name, `expected a function, got ${describeValue(value)}`)
   return value as T
+}
+
+/**
+ * Throws for the first key of `value` that is not in `known`, suggesting the nearest known key
+ * (edit distance at most 2: `privatePool` → `privatePools`).
+ */
+export function knownKeys (value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue
+    const near = nearest(key, known)
+    throw invalid(key, near === null ? 'unknown option' : `unknown option, did you mean "${near}"?`)
+  }
+}
+
+/** The candidate closest to `name` by edit distance, if within `max`. */
+function nearest (name: string, candidates: readonly string[], max = 2): string | null {
+  let best: string | null = null
+  let bestDistance = max + 1
+  for (const candidate of candidates) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
+function editDistance (a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return Infinity // far apart: no need to count exactly
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.length]
 }
 
 /** A plain object (not null, not an array); `{}` when none is given. */

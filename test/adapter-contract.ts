@@ -218,6 +218,18 @@ export function adapterContract (label: string, factory: ClusterFactory): void {
     t.same(await a.sync(), [])
   })
 
+  test(`${label}: a pool name with a lone surrogate is refused on every app, and nothing is stored under it`, async (t) => {
+    const { apps, urls } = await factory(t, { privatePools: false })
+    for (const [i, url] of urls.entries()) {
+      const c = await open(url)
+      c.send('rtc:join', { pool: 'x\ud800' })
+      t.match(await c.expect('rtc:error'), { reason: 'missing-pool' })
+      await t.rejects(apps[i].rtcPools.createPool('x\ud800'), { code: 'FST_RTC_INVALID_POOL_NAME' })
+    }
+    const names = (await apps[0].rtcPools.list()).map((p) => p.name)
+    t.notOk(names.some((name) => name.startsWith('x')), 'no pool "x\ufffd" (what Redis would have stored)')
+  })
+
   test(`${label}: every client got only what rule 9 allows`, async (t) => {
     for (const c of all) t.same(rule9Violations(c), [], `client ${c.id || '(not joined)'}`)
   })

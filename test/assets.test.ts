@@ -27,5 +27,5 @@ test('demo: true serves the page at / and /:pool, beside the signalling at the p
     t.notMatch(res.body, /https?:\/\/(?!localhost)[a-z]/i, 'no file from another host')
   }
   t.equal((await app.inject('/signal/client.js')).statusCode, 200)
-  t.equal((await app.inject('/signal')).statusCode, 404, 'the WebSocket route is not shadowed by the page')
+  t.equal((await app.inject('/signal')).statusCode, 426, 'the WebSocket route is not shadowed by the page')
 })

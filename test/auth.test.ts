@@ -1,18 +1,6 @@
 import { test } from 'tap'
-import { once } from 'node:events'
 import { Writable } from 'node:stream'
-import WebSocket from 'ws'
-import { Client, joinAll, listen } from './helpers'
-
-/** Resolves with the HTTP status of a refused upgrade (the socket never opens). */
-async function refusedStatus (url: string, headers: Record<string, string> = {}): Promise<number> {
-  const ws = new WebSocket(url, { headers })
-  ws.on('open', () => ws.close())
-  const [, res] = await once(ws, 'unexpected-response')
-  ws.on('error', () => {})
-  ws.terminate()
-  return res.statusCode
-}
+import { Client, joinAll, listen, refusedStatus } from './helpers'
 
 test('route hooks answer 401 before the upgrade, and see the pool in the path', async (t) => {
   const seen: string[] = []
@@ -142,4 +130,67 @@ test('a token in the query string never reaches the logs', async (t) => {
   await c.closed
   t.match(logs, /rtc: joined/, 'the join is logged')
   t.notMatch(logs, /tok-5ec7e7/, 'the token is not')
+})
+
+test('joinHookTimeout: a hook that never answers is join-denied; its late answer is ignored; a retry works', async (t) => {
+  let release!: (result: { pool: string }) => void
+  let calls = 0
+  const { app, url } = await listen(t, {
+    privatePools: false,
+    joinHookTimeout: 200,
+    joinHook: async () => {
+      if (++calls === 1) return await new Promise<{ pool: string }>((resolve) => { release = resolve })
+      return true
+    }
+  })
+  const c = await Client.open(`${url}/rtc`)
+  c.send('rtc:join', { pool: 'room' })
+  c.send('rtc:join', { pool: 'room' })
+  t.match(await c.expect('rtc:error'), { reason: 'already-joined', message: /join is in progress/ }, 'a second join while the hook runs')
+  t.match(await c.expect('rtc:error'), { reason: 'join-denied', pool: 'room', message: 'the join hook did not answer within 200 ms' })
+  const joined = await c.join('room')
+  t.equal(joined.pool, 'room', 'a retry on the same socket works')
+  release({ pool: 'elsewhere' })
+  t.same(await c.sync(), [], 'the late answer does nothing')
+  t.same((await app.rtcPools.list()).map((p) => [p.name, p.members.map((m) => m.id)]), [['room', [c.id]]])
+})
+
+test('maxDescriptionBytes: a join hook that sets a larger description is join-denied and logged at error', async (t) => {
+  const lines: Array<{ level: number, msg: string }> = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const { url } = await listen(t, {
+    privatePools: false,
+    maxDescriptionBytes: 4096,
+    joinHook: (request) => {
+      const { size, char } = request.query as Record<string, string>
+      return { description: { n: char.repeat(Number(size)) } } // {"n":"..."}: 8 bytes + the string's UTF-8
+    }
+  }, { logger: { level: 'info', stream } })
+  const fits = await Client.open(`${url}/rtc?size=4088&char=x`)
+  t.equal((await fits.join('p')).descriptions[fits.id].n.length, 4088, 'exactly 4,096 bytes is fine')
+  for (const [size, char] of [[4089, 'x'], [2045, 'é']] as const) {
+    const c = await Client.open(`${url}/rtc?size=${size}&char=${encodeURIComponent(char)}`)
+    c.send('rtc:join', { pool: 'p' })
+    t.match(await c.expect('rtc:error'), { reason: 'join-denied', pool: 'p' }, `${size} × ${char}: over 4,096 bytes of UTF-8`)
+  }
+  t.same(await fits.sync(), [], 'nobody was announced')
+  const logged = lines.filter((l) => /description/.test(l.msg))
+  t.same(logged.map((l) => l.level), [50, 50], 'logged at error: the server set it')
+  t.match(logged[0], { msg: /maxDescriptionBytes/ })
+})
+
+test('a join hook that refuses by throwing is logged at info with its message, no stack', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const { url } = await listen(t, {
+    privatePools: false,
+    joinHook: async () => { throw new Error('Not your room') }
+  }, { logger: { level: 'info', stream } })
+  const c = await Client.open(`${url}/rtc`)
+  c.send('rtc:join', { pool: 'p' })
+  t.match(await c.expect('rtc:error'), { reason: 'join-denied', message: 'Not your room' })
+  const refusal = lines.find((line) => line.msg === 'rtc: join refused by the join hook')
+  t.match(refusal, { level: 30, message: 'Not your room', pool: 'p' }, 'info, with the message the client got')
+  t.notMatch(JSON.stringify(refusal), /stack|:\d+:\d+/, 'no stack: a refusal is not a fault')
+  t.notOk(refusal !== undefined && 'err' in refusal, 'no error object')
 })

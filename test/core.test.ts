@@ -5,10 +5,11 @@ import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { MemoryAdapter } from '../lib/adapters/memory'
 import { createCore, type Core } from '../lib/core/core'
-import type { Clock } from '../lib/core/heartbeat'
+import type { Clock } from '../lib/core/clock'
 import { normalizeOptions, type RtcSignalOptions } from '../lib/options'
 import type { MemberInfo, JoinPolicy, JoinOutcome } from '../lib/types'
 import { rule9Violations } from './adapter-contract'
+import { FakeClock } from './fake-clock'
 import type { Message, Tap } from './helpers'
 
 const OPEN = 1
@@ -109,23 +110,6 @@ class FakeSocket extends EventEmitter {
     const joined = await this.expect('rtc:joined')
     this.id = joined.client_id
     return joined
-  }
-}
-
-/** A fake clock for the heartbeat: `tick()` runs the interval's callback. */
-class FakeClock implements Clock {
-  callback: (() => void) | null = null
-  setInterval (callback: () => void): { unref: () => void } {
-    this.callback = callback
-    return { unref () {} }
-  }
-
-  clearInterval (): void {
-    this.callback = null
-  }
-
-  tick (): void {
-    this.callback?.()
   }
 }
 
@@ -266,15 +250,15 @@ test('heartbeat on a fake clock: the silent socket is terminated, the live one p
   await alive.join('hb')
   await mute.join('hb')
   await alive.expect('rtc:peer')
-  clock.tick()
+  clock.advance(1000)
   t.same([alive.pings, mute.pings], [1, 1], 'both pinged')
   await settle() // the pong arrives
-  clock.tick()
+  clock.advance(1000)
   t.same(await alive.expect('rtc:close'), { id: mute.id, uid: mute.id })
   t.same(mute.closedWith, { code: 1006, reason: '' }, 'terminated, no close frame')
   t.equal(alive.pings, 2)
   await core.closeAll()
-  t.equal(clock.callback, null, 'the interval is cleared on close')
+  t.equal(clock.pending, 0, 'the interval is cleared on close')
 })
 
 test('send() says when nothing was written; a closing core turns new sockets away with 1001', async (t) => {

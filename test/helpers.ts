@@ -25,6 +25,16 @@ export async function listen (t: Tap, opts: RtcSignalOptions = {}, server: Fasti
   return { app, url: `ws://127.0.0.1:${address.port}` }
 }
 
+/** Resolves with the HTTP status of a refused upgrade (the socket never opens). */
+export async function refusedStatus (url: string, headers: Record<string, string> = {}): Promise<number> {
+  const ws = new WebSocket(url, { headers })
+  ws.on('open', () => ws.close())
+  const [, res] = await once(ws, 'unexpected-response')
+  ws.on('error', () => {})
+  ws.terminate()
+  return res.statusCode
+}
+
 export interface Message {
   type: string
   data: Record<string, any>

@@ -455,7 +455,9 @@ test('Negotiations on a fake clock: answered, abandoned, timeout, bounded', asyn
   const clock: MetricsClock = {
     now: () => now,
     setInterval: (callback) => { sweep = callback; return {} },
-    clearInterval: () => { sweep = null }
+    clearInterval: () => { sweep = null },
+    setTimeout: () => { throw new Error('not used') },
+    clearTimeout: () => {}
   }
   const settled: Array<[NegotiationOutcome, number]> = []
   let evicted = 0

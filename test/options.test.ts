@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import rtcSignal, { errors, DEFAULT_MAX_MEMBERS, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import rtcSignal, { errors, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
 import { normalizeOptions } from '../lib/options'
 import { build, Client } from './helpers'
 
@@ -13,6 +13,8 @@ test('defaults are safe and named', async (t) => {
   t.equal(o.maxMembers, DEFAULT_MAX_MEMBERS)
   t.ok(o.heartbeatInterval > 0 && o.rateLimit !== null && o.maxBufferedBytes > 0 && o.maxPayload > 0)
   t.ok(Object.isFrozen(o))
+  t.equal(o.maxConnections, DEFAULT_MAX_CONNECTIONS)
+  t.equal(o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP)
 })
 
 test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', async (t) => {
@@ -33,7 +35,10 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
     [{ joinHook: 'yes' as unknown as undefined }, 'joinHook'],
     [{ routeOptions: [] as unknown as undefined }, 'routeOptions'],
     [{ demo: 1 as unknown as boolean }, 'demo'],
-    [{ adapter: {} as unknown as undefined }, 'adapter']
+    [{ adapter: {} as unknown as undefined }, 'adapter'],
+    [{ maxConnections: -1 }, 'maxConnections'],
+    [{ maxConnectionsPerIp: 1.5 }, 'maxConnectionsPerIp'],
+    [{ iceServers: 'stun:stun.example.org' as unknown as [] }, 'iceServers']
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()
@@ -53,7 +58,7 @@ test('the caller\'s options object is never mutated', async (t) => {
 test('an app that registered @fastify/websocket itself keeps it; a custom prefix works', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(websocket)
+  await app.register(websocket, { options: { maxPayload: DEFAULT_MAX_PAYLOAD } })
   await app.register(rtcSignal, { privatePools: false, prefix: '/signal' })
   app.get('/app-ws', { websocket: true }, (socket) => { socket.send('app') })
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -72,8 +77,47 @@ test('injectWS speaks the protocol without listening', async (t) => {
   ws.terminate()
 })
 
-test('a plain GET on a WebSocket route is a 404, not a hang', async (t) => {
+test('a plain GET on a WebSocket route is a 426, not a hang', async (t) => {
   const app = await build(t, { privatePools: false })
-  t.equal((await app.inject('/rtc')).statusCode, 404)
-  t.equal((await app.inject('/rtc/lobby')).statusCode, 404)
+  t.equal((await app.inject('/rtc')).statusCode, 426)
+  t.equal((await app.inject('/rtc/lobby')).statusCode, 426)
+})
+
+test('an unknown option key fails register, naming it and suggesting the nearest known key', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ privatePool: false }, /"privatePool".*did you mean "privatePools"\?/],
+    [{ maxMember: 4 }, /"maxMember".*did you mean "maxMembers"\?/],
+    [{ heartbeatIntervall: 1000 }, /"heartbeatIntervall".*did you mean "heartbeatInterval"\?/],
+    [{ colour: 'red' }, /"colour": unknown option(?!.*did you mean)/]
+  ]
+  for (const [opts, message] of cases) {
+    const app = Fastify()
+    await t.rejects(async () => { await app.register(rtcSignal, opts as RtcSignalOptions); await app.ready() }, { code: 'FST_RTC_INVALID_OPTION', message }, Object.keys(opts)[0])
+    await app.close()
+  }
+})
+
+test('registration refuses limits whose largest rtc:joined would not fit maxBufferedBytes', async (t) => {
+  // maxMembers × (maxDescriptionBytes + 100) + 200 must fit: 32 × 4,196 + 200 = 134,472 bytes by default
+  const refused: RtcSignalOptions[] = [
+    { maxBufferedBytes: 128 * 1024 },
+    { maxMembers: 250 },
+    { maxDescriptionBytes: 40_000 },
+    { maxDescriptionBytes: 0 }
+  ]
+  for (const opts of refused) {
+    const app = Fastify()
+    await t.rejects(async () => { await app.register(rtcSignal, opts); await app.ready() }, { code: 'FST_RTC_INVALID_OPTION' }, JSON.stringify(opts))
+    await app.close()
+  }
+  for (const opts of [{ maxBufferedBytes: 134_472 }, { maxMembers: 249 }, { maxBufferedBytes: 64 * 1024, maxMembers: 8 }]) {
+    const app = Fastify()
+    await app.register(rtcSignal, opts)
+    await app.ready()
+    await app.close()
+    t.pass(JSON.stringify(opts))
+  }
+  const app = await build(t)
+  await t.rejects(app.rtcPools.createPool('hall', { maxMembers: 250 }), { code: 'FST_RTC_INVALID_OPTION', message: /"maxMembers"/ }, 'createPool too')
+  t.equal((await app.rtcPools.createPool('hall', { maxMembers: 249 })).maxMembers, 249)
 })

@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { Writable } from 'node:stream'
 import { Client, joinAll, listen } from './helpers'
 
 test('pools of 2 to 10 members: join, relay between every pair, describe, leave, stop', async (t) => {
@@ -162,4 +163,53 @@ test('PoolManager API: describe before join, kick, send, broadcast, application 
   t.same(await a.sync(), [], 'failed calls sent nothing')
   t.equal(pools.endpoint(a.id)?.pool, 'api')
   t.same(pools.stats(), { connections: 2, pools: 1 })
+})
+
+test('kick with a reason over 123 bytes: cut to 123 bytes of whole characters, and the member still goes', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false })
+  const [a, b, c] = await joinAll(url, 'kick', 3)
+  await app.rtcPools.kick(b.id, 'é'.repeat(100)) // 200 bytes in UTF-8
+  t.same(await b.closed, { code: 1008, reason: 'é'.repeat(61) }, '122 bytes: the 62nd é would not fit whole')
+  t.same(await a.expect('rtc:close'), { id: b.id, uid: b.id })
+  await app.rtcPools.kick(c.id, 'x'.repeat(500))
+  t.same(await c.closed, { code: 1008, reason: 'x'.repeat(123) })
+  t.same(await a.expect('rtc:close'), { id: c.id, uid: c.id })
+  t.same((await app.rtcPools.get('kick'))?.members.map((m) => m.id), [a.id])
+})
+
+test('private server: a join to a pool nobody created is logged at info once per name, for at most 1,000 names', async (t) => {
+  const lines: Array<{ level: number, msg: string, pool?: string }> = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString())); cb() } })
+  const { url } = await listen(t, { privatePools: true, rateLimit: false }, { logger: { level: 'info', stream } })
+  const hints = (): Array<{ level: number, msg: string, pool?: string }> => lines.filter((l) => /createPool/.test(l.msg))
+  const c = await Client.open(`${url}/rtc`)
+  for (const pool of ['ghost', 'ghost', 'other', 'ghost']) {
+    c.send('rtc:join', { pool })
+    t.match(await c.expect('rtc:error'), { reason: 'no-such-pool', pool })
+  }
+  t.same(hints().map((l) => [l.level, l.pool]), [[30, 'ghost'], [30, 'other']], 'once per pool name, at info')
+  t.match(hints()[0].msg, /rtcPools\.createPool.*privatePools: false/)
+  for (const pool of [...Array.from({ length: 1100 }, (_, i) => `n${i}`), 'ghost']) {
+    c.send('rtc:join', { pool })
+    await c.expect('rtc:error') // one at a time: a join sent while one is in progress is already-joined
+  }
+  t.equal(hints().filter((l) => l.pool !== undefined).length, 1000, 'at most 1,000 names are remembered and logged')
+  t.equal(lines.filter((l) => /no more are logged/.test(l.msg)).length, 1, 'and it says when it stops')
+})
+
+test('maxDescriptionBytes: describe() with a larger description throws FST_RTC_DESCRIPTION_TOO_LARGE (413)', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false, maxDescriptionBytes: 1000 })
+  const [a, b] = await joinAll(url, 'd', 2)
+  const early = await Client.open(`${url}/rtc`)
+  early.send('hello')
+  const { endpoint } = await app.rtcPools.once('event')
+  const big = { name: 'x'.repeat(1000) }
+  for (const id of [a.id, endpoint.id]) {
+    await t.rejects(app.rtcPools.describe(id, big), { code: 'FST_RTC_DESCRIPTION_TOO_LARGE', statusCode: 413 })
+  }
+  await t.rejects(app.rtcPools.describe(a.id, '€'.repeat(333)), { code: 'FST_RTC_DESCRIPTION_TOO_LARGE' }, '1,001 bytes of UTF-8 in 335 characters')
+  t.same(await b.sync(), [], 'no rtc:describe went out')
+  await app.rtcPools.describe(a.id, { name: 'x'.repeat(989) }) // {"name":"..."}: 11 + 989 = 1,000 bytes
+  t.equal((await b.expect('rtc:describe')).description.name.length, 989)
+  t.same((await early.join('d')).descriptions[early.id], null, 'the refused description was not kept for the join')
 })

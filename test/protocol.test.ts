@@ -86,3 +86,40 @@ test('every error reason of the protocol', async (t) => {
   t.equal(x.ws.readyState, 1, 'the connection stays open after every error')
   t.equal(c.ws.readyState, 1)
 })
+
+test('a pool name that is not well-formed Unicode (a lone surrogate) is refused in frames and in server code', async (t) => {
+  const { app, url } = await listen(t, { privatePools: false })
+  const c = await Client.open(`${url}/rtc`)
+  for (const pool of ['x\ud800', '\udc00', 'a\udfffb']) {
+    c.send('rtc:join', { pool })
+    t.match(await c.expect('rtc:error'), { reason: 'missing-pool', type: 'rtc:join' }, JSON.stringify(pool))
+    await t.rejects(app.rtcPools.createPool(pool), { code: 'FST_RTC_INVALID_POOL_NAME' })
+    await t.rejects(app.rtcPools.get(pool), { code: 'FST_RTC_INVALID_POOL_NAME' })
+  }
+  t.same(await app.rtcPools.list(), [], 'no pool was made of it')
+  t.equal((await c.join('x\ud800\udc00')).pool, 'x\ud800\udc00', 'a surrogate pair (one astral character) is fine')
+})
+
+test('rtc:error echoes client strings cut to 128 characters: a 65 KB target or type gets a small error', async (t) => {
+  const { url } = await listen(t, { privatePools: false, maxPayload: 128 * 1024 })
+  const [a] = await joinAll(url, 'echo', 1)
+  const sizes: number[] = []
+  a.ws.on('message', (data: Buffer) => sizes.push(data.length))
+  const long = 'p'.repeat(65 * 1024)
+  const cut = 'p'.repeat(127) + '…'
+  a.send('rtc:sdp', { to: long, description: { type: 'offer', sdp: 'v=0' } })
+  const unknown = await a.expect('rtc:error')
+  t.match(unknown, { reason: 'unknown-peer', type: 'rtc:sdp', to: cut })
+  t.ok(unknown.message.length <= 200, 'the message quotes the target cut too')
+  a.send('rtc:candidate', { for: long, candidate: 5 })
+  t.match(await a.expect('rtc:error'), { reason: 'invalid-frame', to: cut })
+  a.send(`rtc:${long}`)
+  t.match(await a.expect('rtc:error'), { reason: 'unknown-action', type: `rtc:${'p'.repeat(123)}…` })
+  a.sendRaw(JSON.stringify({ type: long, data: 1 }))
+  t.match(await a.expect('rtc:error'), { reason: 'invalid-frame', type: cut })
+  a.send('rtc:sdp', { to: '😀'.repeat(100), description: { type: 'offer', sdp: 'v=0' } })
+  const astral = await a.expect('rtc:error')
+  t.equal(astral.to, '😀'.repeat(63) + '…', 'never cut inside a surrogate pair')
+  t.equal(sizes.length, 5)
+  t.ok(sizes.every((n) => n < 1024), `every error is small: ${sizes.join(', ')} bytes`)
+})

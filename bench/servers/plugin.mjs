@@ -3,7 +3,8 @@ import { options, serve } from './harness.mjs'
 
 const mod = await import('../../dist/index.js')
 const rtcSignal = typeof mod.default === 'function' ? mod.default : mod.default.default
-const opts = { privatePools: false, ...options() }
+// every bench client connects from 127.0.0.1: no per-address or total connection limit
+const opts = { privatePools: false, maxConnections: 0, maxConnectionsPerIp: 0, ...options() }
 // `metrics: true` (the bench's metrics mode): a prom-client registry, scraped every second as a
 // busy Prometheus would, so the scrape-time work (collect) is in the figures too.
 let scraper = null

@@ -12,7 +12,8 @@ import type { DisconnectDetail, ReconnectOptions } from './transceiver'
 export { ManagedConnection, ManagedStream, RTCStream, Pool, Signalling, WebSocketSignalling, WebSocketTransceiver, Transceiver, toWebSocketUrl }
 export { TypedEventTarget } from './events'
 export type { MediaLike } from './pool'
-export type { JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent } from './pool-events'
+export type { IceDetail, JoinDetail, PoolEventMap, PoolEventType, PoolTrackEvent, PoolDataChannelEvent } from './pool-events'
+export type { IceServer, IceServersResult } from '../types'
 export type { SignalError, SignallingEventMap } from './signalling'
 export type { DisconnectDetail, ReconnectOptions, WebSocketOptions } from './transceiver'
 export type { MediaTarget, TrackKind } from './media'
@@ -26,7 +27,10 @@ export const media = Object.freeze({ ManagedStream, RTCStream })
 export const pool = Object.freeze({ Pool })
 
 export interface ConnectOptions {
-  /** RTCPeerConnection configuration (`iceServers`...). Default `{}`. */
+  /**
+   * RTCPeerConnection configuration (`iceTransportPolicy`...). Default `{}`. Without `iceServers`
+   * here, every connection uses the ICE servers the server sends (if any), refreshed as they expire.
+   */
   rtcConfig?: RTCConfiguration
   /** Reconnect and rejoin when the socket drops (default true), with backoff options. */
   reconnect?: boolean | ReconnectOptions

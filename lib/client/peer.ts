@@ -57,6 +57,8 @@ export class Peer {
   #graceTimer: ReturnType<typeof setTimeout> | null = null
   #graceOver = false
   #restartTimer: ReturnType<typeof setTimeout> | null = null
+  /** New ICE servers were applied since the last ICE (re)start: a relayed pair may need them. */
+  #iceRefreshed = false
   /** Offers and incoming sdp/candidate work, applied strictly in order. */
   #queue: Promise<void> = Promise.resolve()
 
@@ -115,6 +117,21 @@ export class Peer {
       }
       await this.#addCandidate(candidate)
     })
+  }
+
+  /**
+   * New ICE servers (a credential refresh): used by the next ICE gathering. A connection whose
+   * selected pair goes through a TURN relay restarts ICE when it then disconnects or fails, so that
+   * its new allocation uses them (the relay may refuse the old credentials once they expire).
+   */
+  setConfiguration (config: RTCConfiguration): void {
+    if (this.#closed) return
+    try {
+      this.pc.setConfiguration(config)
+      this.#iceRefreshed = true
+    } catch (err) {
+      this.#failed('configuration-failed', err)
+    }
   }
 
   /** Closes the connection and stops every timer; the host hears nothing more. Idempotent. */
@@ -208,19 +225,46 @@ export class Peer {
     }
   }
 
-  // ICE restart on failure: the impolite side at once, the polite side only if the
-  // connection is still failed a moment later (so both do not offer at the same time).
+  // ICE restart on failure, and on a disconnect of a relayed pair after new ICE servers came (its
+  // relay may be refusing the old credentials): the impolite side at once, the polite side only if
+  // the connection is still down a moment later (so both do not offer at the same time).
   #onIceConnectionState (): void {
-    if (this.#closed || this.pc.iceConnectionState !== 'failed') return
-    if (!this.polite) {
+    if (this.#closed) return
+    const state = this.pc.iceConnectionState
+    if (state === 'failed') {
+      this.#restartIce(['failed'])
+    } else if (state === 'disconnected' && this.#iceRefreshed) {
+      this.#relayed().then((relayed) => {
+        if (relayed && !this.#closed && this.pc.iceConnectionState === 'disconnected') this.#restartIce(['disconnected', 'failed'])
+      }, () => {})
+    }
+  }
+
+  #restartIce (states: readonly RTCIceConnectionState[]): void {
+    const restart = (): void => {
+      this.#iceRefreshed = false
       this.pc.restartIce()
+    }
+    if (!this.polite) {
+      restart()
       return
     }
     if (this.#restartTimer !== null) return
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null
-      if (!this.#closed && this.pc.iceConnectionState === 'failed') this.pc.restartIce()
+      if (!this.#closed && states.includes(this.pc.iceConnectionState)) restart()
     }, POLITE_RESTART_DELAY)
+  }
+
+  /** Whether the selected candidate pair goes through a TURN relay (either end a `relay` candidate). */
+  async #relayed (): Promise<boolean> {
+    const stats = await this.pc.getStats()
+    let pair: { localCandidateId?: string, remoteCandidateId?: string } | undefined
+    stats.forEach((report: { type: string, selectedCandidatePairId?: string }) => {
+      if (report.type === 'transport' && report.selectedCandidatePairId !== undefined) pair = stats.get(report.selectedCandidatePairId)
+    })
+    if (pair === undefined) return false
+    return [pair.localCandidateId, pair.remoteCandidateId].some((id) => id !== undefined && stats.get(id)?.candidateType === 'relay')
   }
 
   #failed (reason: string, err: unknown): void {

@@ -1,6 +1,7 @@
 // The events a Pool dispatches (`pool.events`), with rtcpool 3.x's names and shapes.
 
 import type { FrameData } from '../protocol'
+import type { IceServersResult } from '../types'
 import type { ManagedConnection } from './connection'
 import { TypedEventTarget } from './events'
 import type { SignalError } from './signalling'
@@ -29,11 +30,24 @@ export interface PoolDataChannelEvent extends RTCDataChannelEvent {
   readonly peer: ManagedConnection
 }
 
+/** Detail of the `ice` event: ICE servers from the server (`rtc:joined.ice`, or a refresh with `rtc:ice`). */
+export interface IceDetail extends IceServersResult {
+  /** False for the servers that came with the join, true for a refresh. */
+  refreshed: boolean
+  /**
+   * True when the pool uses them: for every new connection, and (a refresh) applied to the open ones.
+   * False when the page gave its own `iceServers`, which then win.
+   */
+  applied: boolean
+}
+
 export interface PoolEventMap {
   /** We joined (or rejoined) a pool. Dispatched after a `peer` event for each existing member. */
   join: CustomEvent<JoinDetail>
   /** A connection to a peer was created (a member already there, or a newcomer): add media here. */
   peer: CustomEvent<{ connection: ManagedConnection }>
+  /** ICE servers from the server: with the join (before its `peer` events), then each refresh. */
+  ice: CustomEvent<IceDetail>
   /** A peer left (detail: its ManagedConnection), or this pool closed (detail: null). */
   close: CustomEvent<ManagedConnection | null>
   /** A peer's description changed. */
@@ -56,7 +70,7 @@ export interface PoolEventMap {
 
 export type PoolEventType = keyof PoolEventMap
 
-const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect']
+const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect', 'ice']
 
 /** `pool.events`: typed, with `onjoin`-style handler properties. */
 export class PoolEvents extends TypedEventTarget<PoolEventMap> {
@@ -71,6 +85,7 @@ export class PoolEvents extends TypedEventTarget<PoolEventMap> {
   onstatechange: ((event: PoolEventMap['statechange']) => void) | null = null
   onmessage: ((event: PoolEventMap['message']) => void) | null = null
   ondisconnect: ((event: PoolEventMap['disconnect']) => void) | null = null
+  onice: ((event: PoolEventMap['ice']) => void) | null = null
 
   constructor () {
     super(HANDLER_TYPES)

@@ -4,6 +4,7 @@
 
 import { isObject, isProtocolType } from '../protocol'
 import type { FrameData, Reason } from '../protocol'
+import type { IceServer, IceServersResult } from '../types'
 import type { ManagedConnection } from './connection'
 import { ManagedStream } from './media'
 import { Peer } from './peer'
@@ -26,11 +27,15 @@ export interface MediaLike {
  */
 export class Pool {
   /** The signalling events a Pool listens to (rtcpool 3.x: `Pool.SIGNAL_EVENTS`). */
-  static readonly SIGNAL_EVENTS: readonly string[] = Object.freeze(['join', 'request', 'describe', 'sdp', 'close', 'icecandidate', 'stop', 'peer'])
+  static readonly SIGNAL_EVENTS: readonly string[] = Object.freeze(['join', 'request', 'describe', 'sdp', 'close', 'icecandidate', 'stop', 'peer', 'ice'])
   /** 'join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', ... */
   readonly events: PoolEvents = new PoolEvents()
-  /** The configuration of every new peer connection. */
+  /** The page's configuration of every new peer connection. */
   readonly #config: RTCConfiguration
+  /** The page gave its own `iceServers`: they win over the server's. */
+  readonly #ownIceServers: boolean
+  /** The newest ICE servers from the server, or null. */
+  #ice: IceServersResult | null = null
   readonly #signals: Signalling
   readonly #peers = new Map<string, Peer>()
   readonly #descriptions = new Map<string, unknown>()
@@ -42,6 +47,7 @@ export class Pool {
 
   constructor (rtcConfig: RTCConfiguration = {}, signaller: Signalling) {
     this.#config = rtcConfig
+    this.#ownIceServers = rtcConfig.iceServers !== undefined
     this.#signals = signaller
     const on = (type: string, handler: (data: FrameData) => void): void => {
       signaller.addEventListener(type, (event: Event) => {
@@ -56,6 +62,7 @@ export class Pool {
     on('close', (data) => this.#onClose(data))
     on('describe', (data) => this.#onDescribe(data))
     on('stop', () => this.close('stop'))
+    on('ice', (data) => this.#onIce(data, true))
     on('error', (data) => this.#onError(data))
     on('message', (data) => this.events.emit('message', data as { type: string, data: FrameData }))
     on('disconnect', (data) => this.#onDisconnect(data as unknown as DisconnectDetail))
@@ -140,6 +147,21 @@ export class Pool {
     return this.#closed
   }
 
+  /**
+   * The newest ICE servers from the server (`{ servers, expiresAt }`, expiresAt in ms since the
+   * epoch or null), or null when it sends none. Used for every new connection unless the page
+   * gave its own `iceServers`.
+   */
+  get ice (): IceServersResult | null {
+    return this.#ice
+  }
+
+  /** The configuration a new peer connection gets: the page's, with the server's ICE servers unless the page gave its own. */
+  get rtcConfig (): RTCConfiguration {
+    if (this.#ownIceServers || this.#ice === null) return { ...this.#config }
+    return { ...this.#config, iceServers: this.#ice.servers.map(copyServer) }
+  }
+
   /** Our own description as the server reported it on join. */
   get description (): unknown {
     return this.#id === null ? null : this.#descriptions.get(this.#id) ?? null
@@ -175,6 +197,8 @@ export class Pool {
     this.#name = typeof data.pool === 'string' ? data.pool : this.#requested
     const descriptions = isObject(data.descriptions) ? data.descriptions : {}
     for (const [id, description] of Object.entries(descriptions)) this.#descriptions.set(id, description ?? null)
+    // Before the peers: their connections are made with these servers.
+    if (data.ice !== undefined) this.#onIce(data.ice, false)
     const peers = Array.isArray(data.peers) ? data.peers.filter((id): id is string => typeof id === 'string') : []
     // We joined after them: we are the polite side toward every one of them.
     for (const id of peers) this.#addPeer(id, true)
@@ -204,6 +228,19 @@ export class Pool {
     if (peer === undefined) return
     this.#descriptions.set(id, description)
     this.events.emit('describe', { connection: peer.connection, description })
+  }
+
+  /** ICE servers from the server: kept for new connections, and a refresh applied to the open ones. */
+  #onIce (data: unknown, refreshed: boolean): void {
+    const ice = iceServers(data)
+    if (ice === null) return
+    this.#ice = ice
+    const applied = !this.#ownIceServers
+    if (applied && refreshed) {
+      const config = this.rtcConfig
+      for (const peer of this.#peers.values()) peer.setConfiguration(config)
+    }
+    this.events.emit('ice', { servers: ice.servers.map(copyServer), expiresAt: ice.expiresAt, refreshed, applied })
   }
 
   #onError (data: FrameData): void {
@@ -250,7 +287,7 @@ export class Pool {
     const existing = this.#peers.get(id)
     if (existing !== undefined) this.#removePeer(existing)
     if (!this.#descriptions.has(id)) this.#descriptions.set(id, null)
-    const peer = new Peer({ id, polite, config: this.#config, descriptions: this.#descriptions }, this.#host)
+    const peer = new Peer({ id, polite, config: this.rtcConfig, descriptions: this.#descriptions }, this.#host)
     this.#peers.set(id, peer)
     // Dispatched before negotiation starts, so listeners can add media right away.
     this.events.emit('peer', { connection: peer.connection })
@@ -282,6 +319,18 @@ export class Pool {
 /** The member an `rtc:close` or `rtc:describe` names (`id`, or `uid` as rtcpool 3.0.0 reads). */
 function memberId (data: FrameData): unknown {
   return typeof data.id === 'string' ? data.id : data.uid
+}
+
+/** `rtc:joined.ice` or `rtc:ice` data, checked: `{ servers: RTCIceServer[], expiresAt: number | null }`, or null. */
+function iceServers (value: unknown): IceServersResult | null {
+  if (!isObject(value) || !Array.isArray(value.servers)) return null
+  const servers = value.servers.filter((s): s is IceServer => isObject(s) && (typeof s.urls === 'string' || Array.isArray(s.urls)))
+  const expiresAt = typeof value.expiresAt === 'number' ? value.expiresAt : null
+  return { servers: servers.map(copyServer), expiresAt }
+}
+
+function copyServer (server: IceServer): IceServer {
+  return { ...server, urls: Array.isArray(server.urls) ? [...server.urls] : server.urls }
 }
 
 function isMediaStream (value: unknown): value is MediaStream {

@@ -25,6 +25,8 @@ export interface SignallingEventMap {
   describe: CustomEvent<FrameData>
   stop: CustomEvent<FrameData>
   request: CustomEvent<FrameData>
+  /** `rtc:ice`: fresh ICE servers from the server (docs/protocol.md, "ICE servers from the server"). */
+  ice: CustomEvent<FrameData>
   /** `rtc:error` from the server, or a frame the client could not read. */
   error: CustomEvent<SignalError>
   /** An application event (a frame whose type does not start with `rtc:`). */
@@ -44,14 +46,15 @@ export const SIGNAL_EVENTS: Readonly<Record<string, SignallingEventType>> = Obje
   'rtc:close': 'close',
   'rtc:candidate': 'icecandidate',
   'rtc:stop': 'stop',
+  'rtc:ice': 'ice',
   'rtc:error': 'error'
 })
 
-const SIGNALLING_EVENTS: SignallingEventType[] = ['join', 'peer', 'sdp', 'icecandidate', 'close', 'describe', 'stop', 'error', 'message', 'open', 'disconnect']
+const SIGNALLING_EVENTS: SignallingEventType[] = ['join', 'peer', 'sdp', 'icecandidate', 'close', 'describe', 'stop', 'ice', 'error', 'message', 'open', 'disconnect']
 
 /**
  * A signalling channel: translates ssp-v2 frames into the events a Pool listens to
- * (`join`, `peer`, `sdp`, `icecandidate`, `close`, `describe`, `stop`, `error`,
+ * (`join`, `peer`, `sdp`, `icecandidate`, `close`, `describe`, `stop`, `ice`, `error`,
  * `message` for application events) and sends frames.
  */
 export class Signalling extends TypedEventTarget<SignallingEventMap> {

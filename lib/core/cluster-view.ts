@@ -145,7 +145,7 @@ export class ClusterView implements AdapterHost {
       const descriptions: Record<string, Description> = {}
       for (const m of view.members.values()) descriptions[m.id] = m.description
       descriptions[info.id] = info.description
-      this.write(endpoint, joinedMessage(info.id, poolName, Array.from(view.members.keys()), descriptions))
+      this.write(endpoint, joinedMessage(info.id, poolName, Array.from(view.members.keys()), descriptions, endpoint.ice))
     }
     const peer = peerMessage(info.id, info.description)
     // rtcpool 3.x ignores rtc:peer's description: a non-null one is repeated as rtc:describe (rule 7).

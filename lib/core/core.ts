@@ -6,7 +6,9 @@ import { ClusterView } from './cluster-view'
 import { channels, observeAdapter } from './diagnostics'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { SocketLike } from './endpoint'
-import { Heartbeat, type Clock } from './heartbeat'
+import { SYSTEM_CLOCK, type Clock } from './clock'
+import { Heartbeat } from './heartbeat'
+import { IceRefresh } from './ice-refresh'
 import { createManager, type PoolManager } from './pool-manager'
 import { Session, type SessionContext } from './session'
 
@@ -30,7 +32,7 @@ export interface Core {
 }
 
 export interface CoreDependencies {
-  /** Timers for the heartbeat (fake ones in tests). */
+  /** Time and timers: heartbeat, join timeouts, slow readers, rate limit, ICE refresh (fake ones in tests). */
   clock?: Clock
 }
 
@@ -40,13 +42,17 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const adapter = observeAdapter(options.adapter ?? new MemoryAdapter(), () => cluster.node)
   const events = new Emitter<PoolManagerEvents>(log)
   const cluster = new ClusterView(adapter, events, log)
-  const context: SessionContext = { options, cluster, adapter, events, log }
+  const clock = deps.clock ?? SYSTEM_CLOCK
+  const ice = options.iceServers === null
+    ? null
+    : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log)
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, unknownPools: new Set(), ice }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
-  }, deps.clock)
+  }, clock)
   let closing = false
   let disposed = false
-  const manager = createManager({ options, cluster, adapter, events, disposed: () => disposed })
+  const manager = createManager({ options, cluster, adapter, events, ice, disposed: () => disposed })
 
   return {
     manager,
@@ -68,6 +74,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     async closeAll (code = CLOSE_CODES.goingAway) {
       closing = true
       heartbeat.stop()
+      ice?.stopAll()
       const connections = Array.from(cluster.connections())
       for (const connection of connections) connection.endpoint.close(code, 'server shutting down')
       await Promise.all(connections.map((c) => c.leave('shutdown').catch((err: unknown) => log.error({ err }, 'rtc: leave failed'))))
@@ -93,6 +100,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       disposed = true
       closing = true
       heartbeat.stop()
+      ice?.stopAll()
       await adapter.close()
     }
   }

@@ -106,7 +106,7 @@ export interface HookFact {
   /** The pool asked for (join hook) or the pool whose rule was asked (allows). */
   pool: string
   hook: 'join-hook' | 'allows'
-  result: 'allowed' | 'denied' | 'error'
+  result: 'allowed' | 'denied' | 'error' | 'timeout'
   seconds: number
 }
 

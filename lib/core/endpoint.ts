@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
-import type { Description } from '../types'
+import type { Description, IceServersResult } from '../types'
 
 /** The part of a `ws` WebSocket the core uses; a test can hand in any object with these members. */
 export interface SocketLike {
@@ -21,6 +21,18 @@ export interface SocketLike {
 export type SendVerdict = 'sent' | 'closed' | 'slow'
 
 const OPEN = 1
+
+/** A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455, 5.5: 125 bytes of payload less the code). */
+const MAX_CLOSE_REASON_BYTES = 123
+
+/** `reason` cut to MAX_CLOSE_REASON_BYTES of UTF-8, never inside a character (ws throws on a longer one). */
+function closeReason (reason: string): string {
+  if (reason.length * 3 <= MAX_CLOSE_REASON_BYTES || Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason
+  const bytes = Buffer.from(reason)
+  let end = MAX_CLOSE_REASON_BYTES
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end-- // bytes[end] continues the character before it
+  return bytes.subarray(0, end).toString()
+}
 
 interface Corkable {
   cork?: () => void
@@ -42,6 +54,9 @@ export class Endpoint {
   /** The pool named in the route path (`{prefix}/:pool`), if any: the only pool this connection may join. */
   readonly boundPool: string | null
   #pool: string | null = null
+  /** Its ICE servers, issued before the join is applied (rtc:joined carries them); private: they hold credentials. */
+  #ice: IceServersResult | null = null
+  #onDetach: (() => void) | null = null
   #closed = false
   #alive = true
   /** When the unanswered ping was sent (performance.now()), or -1. */
@@ -67,14 +82,32 @@ export class Endpoint {
     return this.#closed
   }
 
+  /** @internal The ICE servers this member was last given, for `rtc:joined.ice`; null when none. */
+  get ice (): IceServersResult | null {
+    return this.#ice
+  }
+
+  /** @internal Set by the session (at join) and the ICE refresh. */
+  setIce (ice: IceServersResult | null): void {
+    this.#ice = ice
+  }
+
   /** @internal Now a member of `pool` (the cluster view applied its join). */
   attach (pool: string): void {
     this.#pool = pool
   }
 
-  /** @internal No longer a member of any pool. */
+  /** @internal No longer a member of any pool (every way out: leave, close, kick, pool closed); runs the `onDetach` cleanup. */
   detach (): void {
     this.#pool = null
+    const cleanup = this.#onDetach
+    this.#onDetach = null
+    cleanup?.()
+  }
+
+  /** @internal What to undo when it leaves its pool (its ICE refresh timer); replaces an earlier one. */
+  onDetach (cleanup: (() => void) | null): void {
+    this.#onDetach = cleanup
   }
 
   /**
@@ -123,12 +156,15 @@ export class Endpoint {
     return seconds
   }
 
-  /** @internal Closes with a code (idempotent). A slow or silent socket is terminated: a close frame would queue behind its backlog. */
+  /**
+   * @internal Closes with a code (idempotent); the reason is cut to 123 bytes. A slow or silent
+   * socket is terminated: a close frame would queue behind its backlog.
+   */
   close (code: number, reason: string, terminate = false): void {
     if (this.#closed) return
     this.#closed = true
     if (terminate) this.#socket.terminate()
-    else this.#socket.close(code, reason)
+    else this.#socket.close(code, closeReason(reason))
   }
 
   /** @internal Drops the connection now, even if a close handshake is under way. */

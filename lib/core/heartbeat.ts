@@ -1,19 +1,6 @@
-/** A timer handle: Node's Timeout, or whatever a fake clock returns. */
-export interface TimerHandle {
-  unref?: () => unknown
-}
+import { SYSTEM_CLOCK, type Clock, type TimerHandle } from './clock'
 
-/** The timer functions the heartbeat uses; a test hands in fake ones. */
-export interface Clock {
-  setInterval (callback: () => void, ms: number): TimerHandle
-  clearInterval (timer: TimerHandle): void
-}
-
-/** The global timers, looked up at each call (so that fake timers installed later apply too). */
-const SYSTEM_CLOCK: Clock = {
-  setInterval: (callback, ms) => setInterval(callback, ms),
-  clearInterval: (timer) => { clearInterval(timer as NodeJS.Timeout) }
-}
+export type { Clock, TimerHandle } from './clock'
 
 /** Calls `beat` every `interval` ms (ws's recommended ping/pong); 0 disables it. Never keeps the process alive. */
 export class Heartbeat {

@@ -1,6 +1,6 @@
 import type { Adapter } from '../adapters/adapter'
 import { errors } from '../errors'
-import type { CoreOptions } from '../options'
+import { assertJoinedFits, type CoreOptions } from '../options'
 import { eventMessage, isPoolName, isProtocolType } from '../protocol'
 import type { Description, PoolInfo, PoolSettings } from '../types'
 import { fn, integer } from '../validate'
@@ -8,6 +8,7 @@ import type { ClusterView } from './cluster-view'
 import { checkDescription } from './description'
 import type { ManagerEmitter, PoolManagerEvents } from './emitter'
 import type { Endpoint } from './endpoint'
+import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 
 export interface CreatePoolOptions {
@@ -25,6 +26,8 @@ export interface ManagerParts {
   readonly cluster: ClusterView
   readonly adapter: Adapter
   readonly events: ManagerEmitter
+  /** Each member's ICE servers; null when the `iceServers` option is not set. */
+  readonly ice: IceRefresh | null
   /** True once the server has closed (calls then throw FST_RTC_CLOSED). */
   readonly disposed: () => boolean
 }
@@ -85,6 +88,7 @@ export class PoolManager {
     const { adapter, cluster, events, options } = this.#open()
     this.#assertPoolName(name)
     const maxMembers = integer('maxMembers', opts.maxMembers, options.maxMembers, 1)
+    assertJoinedFits('maxMembers', { ...options, maxMembers })
     const allows = fn<AllowsRule>('allows', opts.allows)
     const settings: PoolSettings = { name, maxMembers, persistent: true }
     if (!(await adapter.createPool(settings))) throw new errors.FST_RTC_POOL_EXISTS(name)
@@ -117,8 +121,8 @@ export class PoolManager {
    * On a connection that has not joined yet it becomes the description it joins with.
    */
   async describe (id: string, description: Description): Promise<void> {
-    const { adapter, cluster } = this.#open()
-    const value = checkDescription(description)
+    const { adapter, cluster, options } = this.#open()
+    const value = checkDescription(description, options.maxDescriptionBytes)
     const local = cluster.endpoint(id)
     if (local !== undefined && local.pool === null) {
       local.description = value
@@ -156,6 +160,28 @@ export class PoolManager {
     for (const m of members) if (m.id !== opts.except) cluster.route(m, text)
   }
 
+  /**
+   * Issues fresh ICE servers now and sends them as `rtc:ice`: to member `id`, or to every member
+   * connected to this process (e.g. after rotating a TURN secret in a function-form `iceServers`).
+   * Resolves with the number of members that got them (a provider that fails is logged at warn
+   * and retried later); 0 when `iceServers` is not set. `id` must be a member of this process
+   * (FST_RTC_NO_SUCH_PEER otherwise): in a cluster, call it on every process.
+   */
+  async refreshIce (id?: string): Promise<number> {
+    const { cluster, ice } = this.#open()
+    let endpoints: Endpoint[]
+    if (id === undefined) {
+      endpoints = Array.from(cluster.connections(), (c) => c.endpoint)
+    } else {
+      const endpoint = cluster.endpoint(id)
+      if (endpoint === undefined || endpoint.pool === null) throw new errors.FST_RTC_NO_SUCH_PEER(String(id))
+      endpoints = [endpoint]
+    }
+    if (ice === null) return 0
+    const sent = await Promise.all(endpoints.filter((e) => e.pool !== null && !e.closed).map((e) => ice.refresh(e)))
+    return sent.filter(Boolean).length
+  }
+
   /** The parts, after checking the server is still open. */
   #open (): ManagerParts {
     if (this.#parts.disposed()) throw new errors.FST_RTC_CLOSED()
@@ -172,7 +198,7 @@ export class PoolManager {
   #assertPoolName (name: unknown): asserts name is string {
     const max = this.#parts.options.maxPoolNameLength
     if (!isPoolName(name, max)) {
-      throw new errors.FST_RTC_INVALID_POOL_NAME(`expected a non-empty string of at most ${max} characters`)
+      throw new errors.FST_RTC_INVALID_POOL_NAME(`expected a non-empty string of at most ${max} characters, in well-formed Unicode`)
     }
   }
 }

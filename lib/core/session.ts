@@ -1,17 +1,19 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
-import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook } from '../options'
+import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook, type JoinHookResult } from '../options'
 import {
   CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
-  isSessionDescription, parseFrame, sdpMessage, type ErrorContext, type FrameData, type Reason
+  isSessionDescription, parseFrame, sdpMessage, clip, type ErrorContext, type FrameData, type Reason
 } from '../protocol'
 import type { LeaveReason, MemberInfo } from '../types'
 import type { ClusterView, Connection } from './cluster-view'
+import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import { channels, receivedKind, sdpType, type HookFact } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike } from './endpoint'
+import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 import { RateCounter } from './rate-counter'
 
@@ -22,10 +24,19 @@ export interface SessionContext {
   readonly adapter: Adapter
   readonly events: ManagerEmitter
   readonly log: FastifyBaseLogger
+  readonly clock: Clock
+  /** Pools that do not exist which a client asked a private server for, logged once each (at most MAX_UNKNOWN_POOLS_LOGGED). */
+  readonly unknownPools: Set<string>
+  /** Each member's ICE servers; null when the `iceServers` option is not set. */
+  readonly ice: IceRefresh | null
 }
 
 const COMPLETED = Promise.resolve()
 const JOIN = 'rtc:join'
+/** How many names of pools that do not exist a private server remembers, to log each once. */
+const MAX_UNKNOWN_POOLS_LOGGED = 1000
+/** What a join hook that did not answer within joinHookTimeout is taken to have answered. */
+const HOOK_TIMED_OUT = Symbol('join hook timed out')
 
 /**
  * One socket's life, from the upgrade to the close: every frame it sends goes through the
@@ -38,6 +49,8 @@ export class Session implements Connection {
   readonly #rate: RateCounter | null
   /** A join is in progress (hook, rule or adapter pending). */
   #joining = false
+  /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
+  #joinTimer: TimerHandle | null = null
   /** When the join in progress started (performance.now()), for its fact. */
   #joinStarted = 0
   /** The type of the frame being handled, once parsed (for its fact). */
@@ -57,6 +70,7 @@ export class Session implements Connection {
     socket.on('pong', () => this.#onPong())
     socket.on('error', (err) => request.log.debug({ err, peer: endpoint.id }, 'rtc: socket error'))
     socket.on('close', (code) => this.#onClose(code))
+    if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: ctx.cluster.node, event: 'open', peer: endpoint.id, pool: boundPool })
   }
@@ -119,7 +133,7 @@ export class Session implements Connection {
         return
     }
     if (isProtocolType(type)) {
-      this.#refuse('unknown-action', `The protocol has no message "${type}"`, { type })
+      this.#refuse('unknown-action', `The protocol has no message "${clip(type)}"`, { type })
       return
     }
     const { events } = this.#ctx
@@ -158,7 +172,7 @@ export class Session implements Connection {
     }
     const target = view.members.get(to)
     if (target === undefined) {
-      this.#refuse('unknown-peer', `No member "${to}" in your pool`, { type, to })
+      this.#refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
       return
     }
     this.#ctx.cluster.route(target, text)
@@ -173,17 +187,21 @@ export class Session implements Connection {
   async #join (data: FrameData): Promise<void> {
     const { endpoint } = this
     const { maxPoolNameLength } = this.#ctx.options
-    if (endpoint.pool !== null || this.#joining) {
-      this.#refuse('already-joined', `This connection is already in pool "${endpoint.pool ?? ''}"`, { type: JOIN, pool: endpoint.pool ?? undefined })
+    if (this.#joining) {
+      this.#refuse('already-joined', 'A join is in progress on this connection: wait for its answer', { type: JOIN })
+      return
+    }
+    if (endpoint.pool !== null) {
+      this.#refuse('already-joined', `This connection is already in pool "${clip(endpoint.pool)}"`, { type: JOIN, pool: endpoint.pool })
       return
     }
     const requested = data.pool === undefined && endpoint.boundPool !== null ? endpoint.boundPool : data.pool
     if (!isPoolName(requested, maxPoolNameLength)) {
-      this.#refuse('missing-pool', `rtc:join needs "pool": a non-empty string of at most ${maxPoolNameLength} characters`, { type: JOIN })
+      this.#refuse('missing-pool', `rtc:join needs "pool": a non-empty string of at most ${maxPoolNameLength} characters, in well-formed Unicode`, { type: JOIN })
       return
     }
     if (endpoint.boundPool !== null && requested !== endpoint.boundPool) {
-      this.#refuse('join-denied', `This connection is bound to pool "${endpoint.boundPool}" by its URL`, { type: JOIN, pool: requested })
+      this.#refuse('join-denied', `This connection is bound to pool "${clip(endpoint.boundPool)}" by its URL`, { type: JOIN, pool: requested })
       return
     }
     this.#joining = true
@@ -197,26 +215,35 @@ export class Session implements Connection {
 
   async #admit (requested: string): Promise<void> {
     const { endpoint } = this
-    const { adapter, cluster, events, options } = this.#ctx
+    const { adapter, cluster, events, options, ice } = this.#ctx
     // The hook and the rule may take a while: a socket that closes meanwhile stops the join there.
     const hook = options.joinHook
     const pool = hook === null ? requested : await this.#askHook(hook, requested)
     if (pool === null || endpoint.closed) return
     const allows = cluster.rule(pool)
     if (allows !== undefined && (!(await this.#askRule(allows, pool)) || endpoint.closed)) return
+    // Issued after the hook (which may set the description a provider reads), kept on the endpoint
+    // for the rtc:joined that applyJoin writes, here or after a round trip through the adapter.
+    if (ice !== null) {
+      await ice.issueForJoin(endpoint)
+      if (endpoint.closed) return
+    }
     const member: MemberInfo = { id: endpoint.id, description: endpoint.description, node: cluster.node }
     const outcome = await adapter.join(pool, member, { create: !options.privatePools, maxMembers: options.maxMembers })
     if (!outcome.ok) {
+      if (outcome.reason === 'no-such-pool') this.#hintUnknownPool(pool)
       this.#refuse(outcome.reason, 'message' in outcome ? outcome.message : undefined, { type: JOIN, pool })
       return
     }
     if (outcome.created === true) events.emit('pool-created', { pool })
+    this.#clearJoinTimer()
     if (endpoint.closed) {
       // The socket closed while the adapter was admitting it: undo, so its peers see it leave. A socket
       // that was already gone when the join was applied is a member without endpoint: take it out by id.
       await (endpoint.pool === null ? adapter.leave(pool, endpoint.id) : this.leave('closed'))
       return
     }
+    ice?.start(endpoint)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')
     if (channels.join.hasSubscribers) channels.join.publish({ node: cluster.node, peer: endpoint.id, pool, result: 'ok', seconds: (performance.now() - this.#joinStarted) / 1000 })
     events.emit('join', { endpoint, pool })
@@ -232,13 +259,20 @@ export class Session implements Connection {
     let result
     const started = performance.now()
     try {
-      result = await hook(endpoint.request, { pool: requested, endpoint })
-      this.#hookAnswered('join-hook', requested, result === false ? 'denied' : 'allowed', started)
+      result = await this.#callHook(hook, requested)
+      this.#hookAnswered('join-hook', requested, result === HOOK_TIMED_OUT ? 'timeout' : result === false ? 'denied' : 'allowed', started)
     } catch (err) {
       this.#hookAnswered('join-hook', requested, 'error', started)
-      this.#log.info({ peer: endpoint.id, pool: requested, err }, 'rtc: join refused by the join hook')
+      // A refusal, not a fault: its message, which the client gets too, and no stack.
       const message = err instanceof Error && err.message !== '' ? err.message : undefined
+      this.#log.info({ peer: endpoint.id, pool: requested, message }, 'rtc: join refused by the join hook')
       this.#refuse('join-denied', message, { type: JOIN, pool: requested })
+      return null
+    }
+    if (result === HOOK_TIMED_OUT) {
+      const ms = this.#ctx.options.joinHookTimeout
+      this.#log.warn({ peer: endpoint.id, pool: requested, joinHookTimeout: ms }, 'rtc: the join hook did not answer in time: join refused')
+      this.#refuse('join-denied', `the join hook did not answer within ${ms} ms`, { type: JOIN, pool: requested })
       return null
     }
     if (result === false) return refuse()
@@ -253,13 +287,40 @@ export class Session implements Connection {
     }
     if ('description' in result) {
       try {
-        endpoint.description = checkDescription(result.description)
+        endpoint.description = checkDescription(result.description, this.#ctx.options.maxDescriptionBytes)
       } catch (err) {
-        this.#log.error({ peer: endpoint.id, pool: requested, err }, 'rtc: the join hook set a description that is not JSON')
+        this.#log.error({ peer: endpoint.id, pool: requested, err }, 'rtc: the join hook set a description that is not JSON or is over maxDescriptionBytes')
         return refuse()
       }
     }
     return pool
+  }
+
+  /** A private server was asked for a pool nobody created: say once per name how to fix it (a forgotten createPool is the usual cause). */
+  #hintUnknownPool (pool: string): void {
+    const { log, options, unknownPools } = this.#ctx
+    if (!options.privatePools || unknownPools.has(pool) || unknownPools.size > MAX_UNKNOWN_POOLS_LOGGED) return
+    if (unknownPools.size === MAX_UNKNOWN_POOLS_LOGGED) {
+      unknownPools.add('') // a pool name is never empty: marks the end of logging
+      log.info(`rtc: ${MAX_UNKNOWN_POOLS_LOGGED} pools that do not exist were asked for: no more are logged`)
+      return
+    }
+    unknownPools.add(pool)
+    log.info({ pool }, 'rtc: a join asked for a pool that does not exist; this server is private (privatePools: true), so only pools made with rtcPools.createPool can be joined: call rtcPools.createPool, or set privatePools: false')
+  }
+
+  /** The hook's answer, or HOOK_TIMED_OUT when it has none within joinHookTimeout (a late one is then ignored). */
+  async #callHook (hook: JoinHook, requested: string): Promise<JoinHookResult | typeof HOOK_TIMED_OUT> {
+    const { clock, options } = this.#ctx
+    let timer: TimerHandle | undefined
+    const timeout = new Promise<typeof HOOK_TIMED_OUT>((resolve) => {
+      timer = unrefTimeout(clock, () => resolve(HOOK_TIMED_OUT), options.joinHookTimeout)
+    })
+    try {
+      return await Promise.race([hook(this.endpoint.request, { pool: requested, endpoint: this.endpoint }), timeout])
+    } finally {
+      clock.clearTimeout(timer as TimerHandle)
+    }
   }
 
   /** True when the pool's rule allows this endpoint; a refusal is answered here. */
@@ -312,7 +373,22 @@ export class Session implements Connection {
     this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
   }
 
+  /** `joinTimeout` passed without a join: a socket that only holds a connection open is let go. */
+  #joinTimedOut (): void {
+    this.#joinTimer = null
+    if (this.endpoint.pool !== null || this.endpoint.closed) return
+    this.#log.debug({ peer: this.endpoint.id }, 'rtc: no join within joinTimeout, closing')
+    this.endpoint.close(CLOSE_CODES.policy, 'join timeout')
+  }
+
+  #clearJoinTimer (): void {
+    if (this.#joinTimer === null) return
+    this.#ctx.clock.clearTimeout(this.#joinTimer)
+    this.#joinTimer = null
+  }
+
   #onClose (code: number): void {
+    this.#clearJoinTimer()
     this.endpoint.markClosed()
     this.#ctx.cluster.remove(this.endpoint.id)
     this.#log.debug({ peer: this.endpoint.id, code }, 'rtc: disconnected')

@@ -172,7 +172,8 @@ async function start (): Promise<void> {
   try {
     const joined = await connect(prefix, poolName, {
       query: { name: myName },
-      rtcConfig: { iceServers: ice.length > 0 ? [{ urls: ice }] : [] },
+      // ?ice=stun:host:port replaces the servers the server sends (example/server.ts: STUN_URL, TURN_*).
+      rtcConfig: ice.length > 0 ? { iceServers: [{ urls: ice }] } : {},
       stream: stream ?? undefined
     })
     pool = joined

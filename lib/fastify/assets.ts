@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyStatic from '@fastify/static'
+import type {} from '@fastify/websocket'
 
 /** Where the demo's static files (script, stylesheet) are served, at the root of the app. */
 export const DEMO_ASSETS_PREFIX = '/_rtc-demo'
@@ -52,6 +53,16 @@ function send (request: FastifyRequest, reply: FastifyReply, file: Asset, cacheC
 }
 
 /**
+ * A WebSocket upgrade to a file is a 404: @fastify/websocket would otherwise open the socket and
+ * close it, logging the URL with its query string.
+ */
+async function notAnUpgrade (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  if (!request.ws) return
+  reply.callNotFound()
+  return reply
+}
+
+/**
  * Serves the browser client on `fastify` (the plugin's prefixed, encapsulated child):
  * `GET /client.js` (classic script, global `RtcSignal`), `GET /client.mjs` (ES module)
  * and their source maps. Files are read once here and served from memory with a strong
@@ -63,7 +74,7 @@ export async function registerAssets (fastify: FastifyInstance, _opts: { demo: b
     const path = join(dir, file)
     if (!existsSync(path)) continue
     const content = asset(readFileSync(path), type)
-    fastify.get('/' + file, { logLevel: 'warn' }, async (request, reply) => send(request, reply, content, CLIENT_CACHE_CONTROL))
+    fastify.get('/' + file, { logLevel: 'warn', onRequest: notAnUpgrade }, async (request, reply) => send(request, reply, content, CLIENT_CACHE_CONTROL))
   }
 }
 

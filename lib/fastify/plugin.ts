@@ -1,22 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify'
-import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
-import type { PoolManager } from '../core/pool-manager'
+import { errors } from '../errors'
 import { startMetrics } from '../metrics/metrics'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { routes } from './routes'
+import { checkAppWebsocket, websocketOptions } from './websocket'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Pools, members and application events of fastify-rtc-signal. */
-    rtcPools: PoolManager
-  }
-}
-
+/** The plugin's body; lib/index.ts wraps it with fastify-plugin and declares `fastify.rtcPools`. */
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
+  if (fastify.hasDecorator('rtcPools')) throw new errors.FST_RTC_ALREADY_REGISTERED()
   const options = normalizeOptions(opts)
+  const appWebsocket = fastify.hasDecorator('websocketServer')
+  if (appWebsocket) checkAppWebsocket(fastify, options.maxPayload)
   const log = fastify.log.child({ plugin: 'fastify-rtc-signal' })
   const core = createCore(options, log)
   fastify.decorate('rtcPools', core.manager)
@@ -28,19 +25,13 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
   fastify.addHook('preClose', async () => { await core.closeAll() })
   fastify.addHook('onClose', async () => { await core.dispose() })
-  if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, {
-      ...options.websocket,
-      options: { ...options.websocket.options, maxPayload: options.maxPayload }
-    })
-  }
+  if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()
-  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, options, node: core.manager.node })
+  const poolExists = async (name: string): Promise<boolean> => (await core.manager.get(name)) !== null
+  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options, node: core.manager.node })
   if (options.demo) {
     // A child of its own, at the root (the page answers /:pool); `prefix` here is where the page finds the signalling.
     await fastify.register(async (child) => { await registerDemo(child, { prefix: options.prefix }) })
   }
   fastify.log.debug({ prefix: options.prefix, privatePools: options.privatePools }, 'fastify-rtc-signal registered')
 }
-
-export default fp(rtcSignal, { fastify: '5.x', name: 'fastify-rtc-signal' })

@@ -1,5 +1,5 @@
 import type {
-  FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler, preValidationHookHandler, RouteShorthandOptions
+  FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler, preHandlerHookHandler, preValidationHookHandler, RouteShorthandOptions
 } from 'fastify'
 import type {} from '@fastify/websocket'
 import type { Core } from '../core/core'
@@ -8,19 +8,24 @@ import { errors } from '../errors'
 import type { NormalizedOptions, OriginCheck } from '../options'
 import { isPoolName } from '../protocol'
 import { registerAssets } from './assets'
+import { connectionLimits } from './connection-limits'
+import { notFound, pathOf, queryFreeLoggers } from './logging'
+import { refuse } from './refuse'
 
 export interface RoutesOptions {
   /** Hands an upgraded socket to the core. */
   connect: Core['connect']
+  /** Whether a pool exists (cluster-wide): a private server answers 404 before the upgrade for one that does not. */
+  poolExists: (name: string) => Promise<boolean>
   options: NormalizedOptions
   /** The server's id, for the facts it publishes (lib/core/diagnostics.ts). */
   node: string
 }
 
-/** Browsers put tokens in the query string (they cannot set headers on a WebSocket): never log it. */
-function withoutQuery (req: { method: string, url: string, ip?: string }): Record<string, unknown> {
-  const q = req.url.indexOf('?')
-  return { method: req.method, url: q === -1 ? req.url : req.url.slice(0, q), remoteAddress: req.ip }
+function slashes (path: string): number {
+  let n = 0
+  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) n++
+  return n
 }
 
 type Hooks<T> = T | T[] | undefined
@@ -32,13 +37,17 @@ function list<T> (hooks: Hooks<T>): T[] {
 
 /**
  * The encapsulated child, registered under `prefix`: `GET /` (pool named by `rtc:join`) and
- * `GET /:pool` (connection bound to the pool in the path). The app's `routeOptions` (auth hooks,
+ * `GET /*` (connection bound to the pool in the path). The app's `routeOptions` (auth hooks,
  * config) go onto both, after the plugin's own Origin and pool-name checks, so a hook can answer
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
-export async function routes (fastify: FastifyInstance, { connect, options, node }: RoutesOptions): Promise<void> {
-  const { originAllowed, maxPoolNameLength } = options
+export async function routes (fastify: FastifyInstance, { connect, poolExists, options, node }: RoutesOptions): Promise<void> {
+  const { originAllowed, maxPoolNameLength, privatePools } = options
+  const admit = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
+  // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
+  fastify.setChildLoggerFactory(queryFreeLoggers(fastify.childLoggerFactory))
+  fastify.setNotFoundHandler(notFound)
   const user = options.routeOptions as RouteShorthandOptions & Record<string, unknown>
   const originDenied = new WeakSet<FastifyRequest>()
 
@@ -51,11 +60,36 @@ export async function routes (fastify: FastifyInstance, { connect, options, node
     }
   }
 
+  /**
+   * `{prefix}/*` (find-my-way limits a `:param` to maxParamLength, 100, not a wildcard): the raw path
+   * must have no further '/' (an encoded one, %2F, is part of the name). The name, decoded by the
+   * router, becomes `request.params.pool` for every hook after this one.
+   */
+  const bindPoolParam: onRequestHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    if (slashes(pathOf(request.url)) !== slashes(request.routeOptions.url ?? '')) {
+      reply.callNotFound()
+      return reply
+    }
+    const params = request.params as Record<string, string>
+    request.params = { pool: params['*'] }
+  }
+
   const checkPoolParam: preValidationHookHandler = async function (request: FastifyRequest, _reply: FastifyReply) {
     const { pool } = request.params as { pool: string }
     if (!isPoolName(pool, maxPoolNameLength)) {
       throw new errors.FST_RTC_INVALID_POOL_NAME(`the pool in the URL must have 1 to ${maxPoolNameLength} characters`)
     }
+  }
+
+  /** Last of all, after the app's own hooks (so an unauthenticated client cannot probe for pool names). */
+  const checkPoolExists: preHandlerHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    const { pool } = request.params as { pool: string }
+    if (await poolExists(pool)) return
+    const err = new errors.FST_RTC_NO_SUCH_POOL(pool)
+    err.message += ': this server has privatePools: true, so clients join only pools that server code created ' +
+      'with fastify.rtcPools.createPool(name) (or register the plugin with privatePools: false)'
+    request.log.debug({ pool }, 'rtc: upgrade refused: no such pool')
+    return refuse(reply, err)
   }
 
   // An upgrade that went through has no HTTP response (the reply is hijacked): this runs for refusals only.
@@ -65,23 +99,33 @@ export async function routes (fastify: FastifyInstance, { connect, options, node
     channels.connection.publish({ node, event: 'refused', result, statusCode: reply.statusCode })
   }
 
+  const upgradeRequired = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
+    refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
+
+  // connection limits first, then the Origin, then the app's hooks
+  const guards = [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)]
   const base = {
-    logSerializers: { req: withoutQuery },
     ...user,
-    websocket: true as const,
-    onRequest: [...(originAllowed === null ? [] : [checkOrigin(originAllowed)]), ...list(user.onRequest as Hooks<onRequestHookHandler>)],
+    method: 'GET' as const,
+    // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
+    handler: upgradeRequired,
+    onRequest: [admit, ...guards],
     onResponse: [...list(user.onResponse as Hooks<onResponseHookHandler>), refused]
   }
 
-  fastify.get('/', base, (socket, request) => {
-    connect(socket, request, null)
+  fastify.route({
+    ...base,
+    url: '/',
+    wsHandler: (socket, request) => { connect(socket, request, null) }
   })
 
-  fastify.get('/:pool', {
+  fastify.route({
     ...base,
-    preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)]
-  }, (socket, request) => {
-    connect(socket, request, (request.params as { pool: string }).pool)
+    url: '/*',
+    onRequest: [admit, bindPoolParam, ...guards],
+    preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
+    preHandler: [...list(user.preHandler as Hooks<preHandlerHookHandler>), ...(privatePools ? [checkPoolExists] : [])],
+    wsHandler: (socket, request) => { connect(socket, request, (request.params as { pool: string }).pool) }
   })
 
   await registerAssets(fastify, { demo: options.demo, prefix: options.prefix })

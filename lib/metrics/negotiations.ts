@@ -1,19 +1,13 @@
-import type { Clock } from '../core/heartbeat'
+import { SYSTEM_CLOCK, type Clock } from '../core/clock'
 
 /** How a tracked offer ended. */
 export type NegotiationOutcome = 'answered' | 'timeout' | 'abandoned'
 
-/** Timers and the time in milliseconds; a test hands in a fake one. */
-export interface MetricsClock extends Clock {
-  now (): number
-}
+/** Timers and the time in milliseconds (the core's Clock); a test hands in a fake one. */
+export type MetricsClock = Clock
 
-/** The global timers and `Date.now()`, looked up at each call (so that fake timers installed later apply too). */
-export const SYSTEM_METRICS_CLOCK: MetricsClock = {
-  now: () => Date.now(),
-  setInterval: (callback, ms) => setInterval(callback, ms),
-  clearInterval: (timer) => { clearInterval(timer as NodeJS.Timeout) }
-}
+/** The global timers and `Date.now()`. */
+export const SYSTEM_METRICS_CLOCK: MetricsClock = SYSTEM_CLOCK
 
 /** Offers are checked for a timeout this often at most (ms). */
 const SWEEP_INTERVAL = 1000

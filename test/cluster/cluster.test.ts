@@ -3,10 +3,11 @@
 // SIGKILLed process, a Redis restart.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { eventually, joinSpread, rule9Violations } from '../adapter-contract'
+import { joinSpread, rule9Violations } from '../adapter-contract'
 import { Client } from '../helpers'
 import { ServerProcess } from './procs'
 import { RedisServer, announceSkip, redisMissing } from './redis'
+import { knowsExactly, signalKnownPeers, trackPeers, until } from './watch'
 
 /** Short, so the dead-process test runs in seconds; the default is 10 s. */
 const TTL = 3000
@@ -146,32 +147,29 @@ if (missing !== null) {
   t.test('churn across processes: members come and go while every member signals every peer it knows (rule 9)', async (t) => {
     const churners: Client[] = []
     const live: Client[] = []
-    const timers: NodeJS.Timeout[] = []
-    const signal = (c: Client): void => {
-      const known = new Set<string>()
-      c.ws.on('message', (data) => {
-        const m = JSON.parse(String(data))
-        if (m.type === 'rtc:joined') for (const p of m.data.peers) known.add(p)
-        else if (m.type === 'rtc:peer') known.add(m.data.id)
-        else if (m.type === 'rtc:close') known.delete(m.data.id)
-      })
-      timers.push(setInterval(() => {
-        if (c.ws.readyState !== 1) return
-        for (const id of known) c.send('rtc:candidate', { for: id, candidate: { candidate: 'x' } })
-      }, 20))
-    }
+    const stops: Array<() => void> = []
+    t.teardown(() => { for (const stop of stops) stop() })
     const deadline = Date.now() + 4000
     for (let i = 0; i < 60 && Date.now() < deadline; i++) {
       const c = await open(urls()[i % 3])
-      signal(c)
+      stops.push(signalKnownPeers(c))
       c.send('rtc:join', { pool: 'churn' })
       churners.push(c)
       live.push(c)
       if (live.length > 6) live.splice(Math.floor(Math.random() * live.length), 1)[0].close()
+      // The churn's pace, not a wait for anything: frames flow between membership changes.
       await new Promise((resolve) => setTimeout(resolve, 30))
     }
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    for (const timer of timers) clearInterval(timer)
+    // Settled when every member still here knows exactly the others: every join and leave has
+    // reached it (frames keep flowing meanwhile).
+    const idOf = (c: Client): string | undefined => c.received.find((m) => m.type === 'rtc:joined')?.data.client_id
+    for (const c of live) t.ok(await until(c, () => idOf(c) !== undefined), 'joined')
+    const ids = live.map((c) => idOf(c) as string)
+    for (const [i, c] of live.entries()) {
+      const known = trackPeers(c)
+      t.ok(await until(c, () => knowsExactly(known, ids.filter((_, j) => j !== i))), 'knows exactly the members still here')
+    }
+    for (const stop of stops) stop()
     let relayed = 0
     for (const c of churners) {
       t.same(rule9Violations(c), [], 'nothing about a peer before it was announced, one rtc:close per peer')
@@ -212,7 +210,8 @@ if (missing !== null) {
     const slowest = Math.max(...times)
     t.comment(`members of a SIGKILLed process announced closed after ${slowest} ms (ttl ${TTL} ms; bound ttl + ttl/3 = ${TTL + TTL / 3} ms)`)
     process.stderr.write(`cluster: SIGKILLed process's members announced closed after ${times.join(' / ')} ms (ttl ${TTL} ms)\n`)
-    await new Promise((resolve) => setTimeout(resolve, TTL)) // every survivor has run its reaper again by now
+    // Every survivor has finished a liveness round (heartbeat and reaping) begun after the removal.
+    await Promise.all(procs.slice(0, 3).map(async (p) => await p.call('waitReaps', 2)))
     t.same(await a.sync(), [], 'exactly once at a')
     t.same(await b.sync(), [], 'exactly once at b')
     t.same((await procs[0].call('get', 'doomed')).members.map((m: any) => m.id), [a.id, b.id])
@@ -235,15 +234,12 @@ if (missing !== null) {
     // Local relay needs no Redis.
     a.send('rtc:sdp', { to: a2.id, description: SDP })
     t.same(await a2.expect('rtc:sdp'), { peer: a.id, description: SDP }, 'relay within a process goes on')
-    // A new join is refused at once, with a message saying why.
-    await eventually(async () => {
-      const x = await open(p2)
-      x.send('rtc:join', { pool: 'storm' })
-      const m = await x.next()
-      x.close()
-      return m.type === 'rtc:error' && m.data.reason === 'join-denied' && /Redis/.test(m.data.message)
-    }, 5000, 'join refused with join-denied while Redis is down')
-    t.pass('joins refused with join-denied while Redis is down')
+    // Once a process has noticed, a new join there is refused at once, with a message saying why.
+    await procs[2].call('waitLog', 'lost Redis')
+    const x = await open(p2)
+    x.send('rtc:join', { pool: 'storm' })
+    t.match(await x.next(), { type: 'rtc:error', data: { reason: 'join-denied', message: /Redis/ } }, 'join refused with join-denied while Redis is down')
+    x.close()
     a.send('rtc:candidate', { for: b.id, candidate: null }) // dropped (no Redis), must not crash anything
 
     await redis.restart() // same port, empty data set
@@ -260,9 +256,9 @@ if (missing !== null) {
     await announcedAgain(a, [b.id])
     await announcedAgain(a2, [b.id])
     t.pass('members of each process announced again to the others')
-    // Process 2 has no member here, so nothing above waited for it: it answers once it has reconnected.
-    let info: any
-    await eventually(async () => { info = await procs[2].call('get', 'storm').catch(() => undefined); return info !== undefined }, 20_000, 'process 2 reconnected')
+    // Process 2 has no member here, so nothing above waited for it: it answers once it has resynced.
+    await procs[2].call('waitLog', 'Redis is back')
+    const info = await procs[2].call('get', 'storm')
     t.same(new Set(info.members.map((m: any) => m.id)), new Set([a.id, a2.id, b.id]), 'Redis knows every member again')
     // The cluster works again: relay across processes, and a new member joining on a third process.
     b.send('rtc:sdp', { to: a.id, description: SDP })

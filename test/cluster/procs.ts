@@ -81,6 +81,15 @@ export class ServerProcess {
     await exited
   }
 
+  /** SIGSTOP: the process keeps its sockets but runs nothing until `resume()` (a stalled process). */
+  pause (): void {
+    if (this.alive) this.child.kill('SIGSTOP')
+  }
+
+  resume (): void {
+    if (this.alive) this.child.kill('SIGCONT')
+  }
+
   /** Clean stop (app.close()); SIGKILL if it does not exit in time. */
   async stop (): Promise<void> {
     if (!this.alive) return

@@ -4,10 +4,13 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { redisAdapter } from '../../lib/index'
-import { SCRIPTS } from '../../lib/adapters/redis-scripts'
-import { eventually, rule9Violations } from '../adapter-contract'
+import type { ClusterAdapter } from '../../lib/adapters/cluster/adapter'
+import type { ClusterState } from '../../lib/adapters/cluster/state'
+import { SCRIPTS } from '../../lib/adapters/redis/scripts'
+import { rule9Violations } from '../adapter-contract'
 import { Client, listen, type Tap } from '../helpers'
 import { RedisServer, announceSkip, freePort, redisMissing } from './redis'
+import { knowsExactly, trackPeers, until } from './watch'
 
 const SDP = { type: 'offer', sdp: 'v=0\r\n' }
 
@@ -29,14 +32,24 @@ if (missing !== null) {
     await redis?.stop('SIGTERM')
   })
 
-  const pair = async (tt: Tap, ttl = 10_000): Promise<{ prefix: string, apps: Awaited<ReturnType<typeof listen>>[] }> => {
+  const pair = async (tt: Tap, ttl = 10_000): Promise<{ prefix: string, apps: Awaited<ReturnType<typeof listen>>[], adapters: ClusterAdapter[] }> => {
     const prefix = `rec-${randomUUID()}:`
+    const adapters = [0, 1].map(() => redisAdapter({ url: redis.url, prefix, ttl }) as ClusterAdapter)
     const apps = [
-      await listen(tt, { privatePools: false, adapter: redisAdapter({ url: redis.url, prefix, ttl }) }),
-      await listen(tt, { privatePools: false, adapter: redisAdapter({ url: redis.url, prefix, ttl }) })
+      await listen(tt, { privatePools: false, adapter: adapters[0] }),
+      await listen(tt, { privatePools: false, adapter: adapters[1] })
     ]
-    return { prefix, apps }
+    return { prefix, apps, adapters }
   }
+  /** Resolves at the adapter's next transition from `from` to `to`. */
+  const transition = (adapter: ClusterAdapter, from: ClusterState, to: ClusterState): Promise<void> => new Promise((resolve) => {
+    const onState = (state: ClusterState, previous: ClusterState): void => {
+      if (state !== to || previous !== from) return
+      adapter.removeListener('state', onState)
+      resolve()
+    }
+    adapter.on('state', onState)
+  })
   const open = async (url: string): Promise<Client> => {
     const c = await Client.open(`${url}/rtc`)
     clients.push(c)
@@ -73,19 +86,17 @@ if (missing !== null) {
   })
 
   t.test('a brief loss of the Redis connections (no data lost, under the TTL): nobody sees anything', async (t) => {
-    const { apps: [one, two] } = await pair(t)
+    const { apps: [one, two], adapters: [adapterOne] } = await pair(t)
     const a = await open(one.url)
     await a.join('q')
     const b = await open(two.url)
     await b.join('q')
     await a.expect('rtc:peer')
+    const back = transition(adapterOne, 'recovering', 'live')
     t.equal(await killConnections(one.app.rtcPools.node), 2, 'both connections of process one killed')
-    // Wait for the resync: a relay from b reaches a again.
-    await eventually(async () => {
-      b.send('rtc:candidate', { for: a.id, candidate: null })
-      const m = await a.next(500).catch(() => null)
-      return m?.type === 'rtc:candidate'
-    }, 10_000, 'relay from b to a after the reconnection')
+    await back // reconnected and resynced
+    b.send('rtc:candidate', { for: a.id, candidate: null })
+    t.same(await a.next(), { type: 'rtc:candidate', data: { from: b.id, candidate: null } }, 'relay from b reaches a again')
     a.send('rtc:sdp', { to: b.id, description: SDP })
     let m
     do m = await b.next(); while (m.type !== 'rtc:sdp')
@@ -107,7 +118,7 @@ if (missing !== null) {
     await b.expect('rtc:peer')
     t.equal(await killConnections(one.app.rtcPools.node), 2)
     c.close() // a leave, then a close of the pool, probably while process one is away
-    await eventually(async () => (await two.app.rtcPools.get('room'))?.members.length === 2, 5000, 'c gone')
+    t.same(await b.expect('rtc:close'), { id: c.id, uid: c.id }, 'c gone')
     await two.app.rtcPools.closePool('room')
     // If process one was back before the close, a gets the leave and then the close, in the stream;
     // if not, its resync finds the pool gone and a gets rtc:stop (the pool is over: no rtc:close first).
@@ -118,8 +129,31 @@ if (missing !== null) {
     }
     t.same(m, { type: 'rtc:stop', data: {} }, 'the close it missed')
     t.equal((await a.closed).code, 1000)
-    t.same(await b.expect('rtc:close'), { id: c.id, uid: c.id })
     t.same(await b.expect('rtc:stop'), {})
+  })
+
+  t.test('Redis loses its data while connected (FLUSHALL): the heartbeat notices, a pool created by server code lives on', async (t) => {
+    const { apps: [one, two], adapters } = await pair(t, 600) // a heartbeat every 200 ms
+    await one.app.rtcPools.createPool('keep')
+    const a = await open(one.url)
+    await a.join('keep')
+    const b = await open(two.url)
+    await b.join('keep')
+    await a.expect('rtc:peer')
+    const known = [trackPeers(a), trackPeers(b)]
+    const rebuilt = adapters.map(async (adapter) => await transition(adapter, 'resyncing', 'live'))
+    await raw.flushall()
+    await Promise.all(rebuilt)
+    t.ok(await until(a, () => knowsExactly(known[0], [b.id])), 'a knows b again')
+    t.ok(await until(b, () => knowsExactly(known[1], [a.id])), 'b knows a again')
+    t.same((await two.app.rtcPools.get('keep'))?.members.map((m) => m.id), [a.id, b.id], 'both members are back in Redis')
+    b.close()
+    t.ok(await until(a, () => !known[0].has(b.id)), 'b left')
+    const mark = a.received.length
+    t.same(await two.app.rtcPools.get('keep'), { name: 'keep', maxMembers: 32, persistent: true, members: [{ id: a.id, description: null, node: one.app.rtcPools.node }] }, 'the pool lives on, with a only')
+    await a.sync()
+    t.same(a.received.slice(mark, -1), [], 'nothing more')
+    t.notOk(a.received.some((m) => m.type === 'rtc:stop'), 'never stopped')
   })
 
   t.test('a given ioredis client: used for commands, duplicated for the subscriber, left open', async (t) => {

@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
+import { createInterface } from 'node:readline'
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
 const START_TIMEOUT_MS = 10_000
@@ -31,18 +32,6 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-async function reachable (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      // A real Redis answers PING; something else on the port would not.
-      socket.write('PING\r\n')
-      socket.once('data', (d) => { socket.destroy(); resolve(d.toString().startsWith('+PONG')) })
-    })
-    socket.once('error', () => { socket.destroy(); resolve(false) })
-  })
-}
-
 export class RedisServer {
   private child: ChildProcess | null = null
   readonly port: number
@@ -65,18 +54,26 @@ export class RedisServer {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null
   }
 
-  /** Starts (again) on the same port, with an empty data set. */
+  /** Starts (again) on the same port, with an empty data set; resolves when it says it accepts connections. */
   async restart (): Promise<void> {
     if (this.running) return
-    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-      stdio: ['ignore', 'ignore', 'inherit']
+    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'], {
+      stdio: ['ignore', 'pipe', 'inherit']
     })
     this.child = child
-    const deadline = Date.now() + START_TIMEOUT_MS
-    while (!(await reachable(this.port))) {
-      if (!this.running) throw new Error(`redis-server exited at start (port ${this.port})`)
-      if (Date.now() > deadline) throw new Error(`redis-server not reachable on ${this.port} within ${START_TIMEOUT_MS} ms`)
-      await new Promise((resolve) => setTimeout(resolve, 20))
+    // Its log goes to stdout: read it all (a full pipe would stall the server), and await the line.
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    const exited = once(child, 'exit').then(() => { throw new Error(`redis-server exited at start (port ${this.port})`) })
+    exited.catch(() => {}) // it exits later too, when stopped
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => lines.on('line', (line) => { if (/ready to accept connections/i.test(line)) resolve() })),
+        exited,
+        new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error(`redis-server not ready on ${this.port} within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS) })
+      ])
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -3,6 +3,7 @@
 // Prints {"port","node"} as one line on stdout once listening; then answers commands from its parent
 // over IPC ({ id, cmd, args }) with { id, ok, result } or { id, ok: false, error: { code, message } }.
 import Fastify from 'fastify'
+import type { ClusterAdapter } from '../../lib/adapters/cluster/adapter'
 import rtcSignal, { redisAdapter } from '../../lib/index'
 
 interface Settings {
@@ -23,18 +24,51 @@ const MAX_LOG_LINES = 2000
 async function main (): Promise<void> {
   const settings = JSON.parse(process.argv[2] ?? '{}') as Settings
   const logs: string[] = []
+  const logWaiters = new Set<(line: string) => void>()
   const app = Fastify({
     logger: {
       level: 'info',
-      // Kept in memory so the test can check what was logged (the outage, once).
-      stream: { write: (line: string) => { logs.push(line); if (logs.length > MAX_LOG_LINES) logs.shift() } }
+      // Kept in memory so the test can check what was logged (the outage, once), or await a line.
+      stream: {
+        write: (line: string) => {
+          logs.push(line)
+          if (logs.length > MAX_LOG_LINES) logs.shift()
+          for (const waiter of logWaiters) waiter(line)
+        }
+      }
     }
+  })
+  /** Resolves with the `count`-th line matching `pattern` (already logged, or when it is). */
+  const waitLog = (pattern: string, count = 1): unknown => {
+    const re = new RegExp(pattern)
+    const seen = logs.filter((line) => re.test(line))
+    if (seen.length >= count) return JSON.parse(seen[count - 1])
+    let missing = count - seen.length
+    return new Promise((resolve) => {
+      const waiter = (line: string): void => {
+        if (!re.test(line) || --missing > 0) return
+        logWaiters.delete(waiter)
+        resolve(JSON.parse(line))
+      }
+      logWaiters.add(waiter)
+    })
+  }
+  const adapter = redisAdapter({ url: settings.url, prefix: settings.prefix, ttl: settings.ttl }) as ClusterAdapter
+  /** Resolves once `count` more liveness rounds (heartbeat and reaping) have finished. */
+  const waitReaps = (count = 1): Promise<null> => new Promise((resolve) => {
+    let left = count
+    const onReap = (): void => {
+      if (--left > 0) return
+      adapter.removeListener('reap', onReap)
+      resolve(null)
+    }
+    adapter.on('reap', onReap)
   })
   await app.register(rtcSignal, {
     privatePools: settings.privatePools ?? false,
     rateLimit: false,
     heartbeatInterval: 0,
-    adapter: redisAdapter({ url: settings.url, prefix: settings.prefix, ttl: settings.ttl }),
+    adapter,
     joinHook: (request) => {
       const name = (request.query as Record<string, string | undefined>).name
       return name === undefined ? undefined : { description: { name } }
@@ -56,6 +90,8 @@ async function main (): Promise<void> {
     list: () => pools.list(),
     stats: () => pools.stats(),
     logs: (pattern: string) => logs.filter((line) => new RegExp(pattern).test(line)).map((line) => JSON.parse(line) as unknown),
+    waitLog,
+    waitReaps,
     exit: async () => {
       await app.close()
       setImmediate(() => process.exit(0))

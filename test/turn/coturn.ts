@@ -82,6 +82,8 @@ export interface CoturnOptions {
   secret?: string
   secrets?: string[]
   realm?: string
+  /** Listen on this port (e.g. a restart in place of a stopped coturn); a free one by default. */
+  port?: number
 }
 
 export interface Coturn {
@@ -110,7 +112,7 @@ export async function startCoturn (opts: CoturnOptions): Promise<Coturn> {
   // says `syslog` (then --log-file is ignored and nothing reaches our log).
   const config = join(dir, 'turnserver.conf')
   await writeFile(config, '')
-  const port = await freeListeningPort()
+  const port = opts.port ?? await freeListeningPort()
   const [minPort, maxPort] = await freeRelayRange()
   const args = [
     '-c', config,

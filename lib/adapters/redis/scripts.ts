@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto'
  *   P..'alive:'..node   string with a TTL, refreshed by the process; gone means the process is dead
  *   P..'pools'          set   pool names (for listing)
  *   P..'seq'            the event counter
- *   P..'epoch'          a random value set once: a different value means Redis lost its data
- * Channels:
+ *   P..'epoch'          a random value set when missing: a different value means Redis lost its data
+ * Channels (formats: codec.ts):
  *   P..'ev:'..name      the pool's events, JSON: {t:'j',s,id,n,d} join, {t:'l',s,id} leave,
  *                       {t:'d',s,id,d} describe, {t:'c',s} close
  *   P..'to:'..node      frames for one process: 'd'..id..' '..frame (deliver), 'k'..id..' '..reason (kick)
@@ -157,8 +157,10 @@ return out
 `
 
 /**
- * ARGV: P, node, ttl (ms), epoch candidate → {known, epoch}. Refreshes the liveness key; `known` 0
- * means this process was not in the nodes set (first beat, reaped as dead, or Redis lost its data).
+ * ARGV: P, node, ttl (ms), epoch candidate → {known, epoch, seq}. Refreshes the liveness key; `known`
+ * 0 means this process was not in the nodes set (first beat, reaped as dead, or Redis lost its data).
+ * The epoch is set only when there is none, so a new value (each call brings a fresh candidate)
+ * means the data set is new; `seq` is the event counter, which only a data loss sets back.
  */
 const HEARTBEAT = `${COMMON}
 local node = ARGV[2]
@@ -166,7 +168,7 @@ local known = redis.call('SISMEMBER', P .. 'nodes', node)
 redis.call('SET', P .. 'alive:' .. node, '1', 'PX', ARGV[3])
 redis.call('SADD', P .. 'nodes', node)
 redis.call('SET', P .. 'epoch', ARGV[4], 'NX')
-return { known, redis.call('GET', P .. 'epoch') }
+return { known, redis.call('GET', P .. 'epoch'), tonumber(redis.call('GET', P .. 'seq') or '0') }
 `
 
 /**

@@ -1,0 +1,321 @@
+import { EventEmitter } from 'node:events'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from '../adapter'
+import { applyInbound, type ApplyContext } from './apply'
+import { Channels } from './channels'
+import { PendingJoins } from './joins'
+import { Liveness } from './liveness'
+import { Relay } from './relay'
+import { Resync } from './resync'
+import { Lifecycle, type ClusterState } from './state'
+import { EventStream } from './stream'
+import type { Description, Inbound, PoolInfo, PoolSettings, Snapshot, Transport } from './transport'
+
+/** How long an operation waits for its own event to come back through the stream before applying it directly. */
+const STREAM_WAIT_MS = 5000
+
+export interface ClusterOptions {
+  /** Milliseconds a process's liveness lasts without a heartbeat. */
+  ttl: number
+}
+
+/**
+ * Makes every process that shares one backend (a Transport) one signalling cluster.
+ *
+ * - Membership lives in the backend and changes only through atomic operations (the member limit
+ *   holds cluster-wide), each of which numbers its event from one counter and publishes it on the
+ *   pool's channel in the same step.
+ * - Every change is applied to this process's views from the ordered stream (EventStream): an
+ *   operation started here resolves once its own event has come back (or, when the stream is down,
+ *   is applied directly). Joins: PendingJoins. Frames for local members come through the same
+ *   stream, so a process sees a join before any frame that follows from it (docs/protocol.md, rules 4 and 9).
+ * - Frames for members on other processes (Relay): published while live, held while this
+ *   process's membership is rebuilt, dropped while there is no connection.
+ * - Liveness (Liveness): a mark per process with a TTL; survivors remove the members of the dead.
+ * - Backend lost (state `down`): local members keep being served, joins are refused with
+ *   `join-denied`; when it is back (or when it lost its data, or took this process for dead) this
+ *   process re-announces its members and resyncs its views (Resync).
+ * - The states and their transitions: state.ts.
+ *
+ * Emits, for tests and monitoring: 'state' (state, previous, reason) on every transition, and
+ * 'reap' (removed) after each liveness round.
+ */
+export class ClusterAdapter extends EventEmitter implements Adapter {
+  private host!: AdapterHost
+  private log!: FastifyBaseLogger
+  private node = ''
+  private readonly lifecycle = new Lifecycle((state, previous, reason) => this.changed(state, previous, reason))
+  private readonly relay: Relay
+  private stream!: EventStream
+  private channels!: Channels
+  private joins!: PendingJoins
+  private liveness!: Liveness
+  private resync!: Resync
+  /** Members whose leave is in flight here: their leave event is not a removal by another process. */
+  private readonly leaving = new Set<string>()
+  private readonly unavailable: JoinOutcome
+
+  constructor (private readonly transport: Transport, private readonly options: ClusterOptions) {
+    super()
+    this.relay = new Relay(transport, this.lifecycle)
+    this.unavailable = Object.freeze({
+      ok: false,
+      reason: 'join-denied',
+      message: `The signalling cluster cannot admit new members right now (${transport.name} is unreachable): try again shortly`
+    })
+  }
+
+  get state (): ClusterState {
+    return this.lifecycle.state
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  async attach (host: AdapterHost): Promise<void> {
+    const { transport } = this
+    this.host = host
+    this.node = host.node
+    this.log = host.log.child({ adapter: transport.name.toLowerCase() })
+    // `applying` (below) is complete before anything can arrive: connect() comes last.
+    this.stream = new EventStream((item) => applyInbound(applying, item), this.log, STREAM_WAIT_MS)
+    this.channels = new Channels(transport, host)
+    this.joins = new PendingJoins({
+      host,
+      log: this.log,
+      transport,
+      stream: this.stream,
+      streaming: () => this.lifecycle.streaming,
+      leave: (pool, id) => this.leave(pool, id),
+      unavailable: this.unavailable,
+      waitMs: STREAM_WAIT_MS
+    })
+    this.liveness = new Liveness({
+      transport,
+      log: this.log,
+      node: this.node,
+      ttl: this.options.ttl,
+      ready: () => this.usable,
+      processed: () => this.stream.processed,
+      lostData: () => this.stream.rebase(),
+      resync: (reason) => this.resync.request(reason),
+      reaped: (removed) => this.emit('reap', removed)
+    })
+    this.resync = new Resync({
+      host,
+      log: this.log,
+      transport,
+      lifecycle: this.lifecycle,
+      stream: this.stream,
+      channels: this.channels,
+      joins: this.joins,
+      liveness: this.liveness,
+      leaving: (id) => this.leaving.has(id),
+      takeDropped: () => this.relay.takeDropped()
+    })
+    const applying: ApplyContext = {
+      host,
+      log: this.log,
+      lifecycle: this.lifecycle,
+      channels: this.channels,
+      joins: this.joins,
+      leaving: (id) => this.leaving.has(id),
+      resync: (reason) => this.resync.request(reason)
+    }
+    try {
+      await transport.connect(this.node, this.log, { message: (item) => this.onMessage(item), ready: () => this.onReady(), down: () => this.onDown() })
+      await this.liveness.beat()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    if (this.lifecycle.state !== 'connecting') return // closed meanwhile
+    this.lifecycle.to('live', 'connected')
+    this.liveness.start()
+    if (!transport.ready) this.onDown() // lost again before it went live
+  }
+
+  private changed (state: ClusterState, previous: ClusterState, reason: string): void {
+    if (state === 'live') this.relay.flush()
+    else if (state === 'down' || state === 'closed') this.relay.discard()
+    this.emit('state', state, previous, reason)
+  }
+
+  /** Commands and the stream work. */
+  private get usable (): boolean {
+    return this.lifecycle.state !== 'closed' && this.transport.ready
+  }
+
+  private assertUsable (): void {
+    if (!this.usable) throw this.transport.unavailable(this.lifecycle.state === 'closed' ? 'adapter closed' : 'reconnecting')
+  }
+
+  private onDown (): void {
+    const { state } = this.lifecycle
+    if (state === 'recovering') {
+      this.lifecycle.to('down', 'connection lost again') // the outage is logged already
+    } else if (state === 'live' || state === 'resyncing') {
+      this.lifecycle.to('down', 'connection lost')
+      this.log.error({ dropped: this.relay.droppedSoFar }, `rtc: lost ${this.transport.name}: serving local members only, refusing joins and dropping relay to other processes until it is back`)
+      // Nothing more will come back through the stream: finish what waits for it.
+      this.stream.abandon()
+      this.joins.settle()
+    }
+  }
+
+  private onReady (): void {
+    const { state } = this.lifecycle
+    if (state === 'down' || state === 'recovering') this.resync.request(`${this.transport.name} reconnected`)
+  }
+
+  async close (): Promise<void> {
+    if (this.lifecycle.ending) return
+    this.lifecycle.to('closing', 'close()')
+    this.liveness?.stop()
+    // Leave the cluster at once (members still here are announced closed) rather than after the TTL.
+    if (this.liveness?.announced === true && this.transport.writable) {
+      await this.transport.reap(this.node).catch((err: unknown) => this.log.warn({ err }, 'rtc: could not leave the cluster cleanly'))
+    }
+    this.lifecycle.to('closed', 'close()')
+    this.stream?.abandon()
+    this.joins?.abort()
+    this.stream?.clear()
+    await this.transport.disconnect()
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The ordered stream
+
+  private onMessage (item: Inbound): void {
+    if (this.lifecycle.state === 'closed') return
+    if (item.type === 'pool' && !this.channels.has(item.pool)) return
+    this.stream.push(item)
+  }
+
+  /** Resolves true once the stream has applied event `seq` of a subscribed pool; false if it cannot (stream down, timeout). */
+  private applied (pool: string, seq: number): Promise<boolean> {
+    if (!this.lifecycle.streaming || !this.channels.has(pool)) return Promise.resolve(false)
+    return this.stream.applied(seq, pool)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Adapter: membership
+
+  async join (pool: string, member: MemberInfo, policy: JoinPolicy): Promise<JoinOutcome> {
+    if (!this.usable) return this.unavailable
+    const ch = this.channels.retain(pool)
+    try {
+      await ch.ready
+    } catch {
+      this.channels.release(pool, ch)
+      return this.unavailable
+    }
+    try {
+      return await this.joins.run(pool, member, policy.create, policy.maxMembers)
+    } finally {
+      this.channels.release(pool, ch)
+    }
+  }
+
+  async leave (pool: string, id: string): Promise<void> {
+    const ch = this.channels.borrow(pool)
+    this.leaving.add(id)
+    try {
+      if (this.transport.writable) {
+        try {
+          const seq = await this.transport.leave(pool, id)
+          if (seq > 0) await this.applied(pool, seq)
+        } catch (err) {
+          this.log.warn({ err, pool, peer: id }, `rtc: could not remove a member in ${this.transport.name} (it is removed when ${this.transport.name} is back)`)
+        }
+      }
+      // Applied here whether or not its event came back (a no-op when the stream applied it), and
+      // only then forgotten: its own leave event must never look like a removal by another process.
+      this.host.applyLeave(pool, id)
+    } finally {
+      this.leaving.delete(id)
+      this.channels.release(pool, ch)
+    }
+  }
+
+  async describe (pool: string, id: string, description: Description): Promise<void> {
+    this.assertUsable()
+    const ch = this.channels.borrow(pool)
+    try {
+      const seq = await this.transport.describe(pool, id, description)
+      if (seq === 0) return
+      if (!(await this.applied(pool, seq))) this.host.applyDescribe(pool, id, description)
+    } finally {
+      this.channels.release(pool, ch)
+    }
+  }
+
+  async createPool (settings: PoolSettings): Promise<boolean> {
+    this.assertUsable()
+    const ch = this.channels.retain(settings.name)
+    try {
+      await ch.ready
+      const seq = await this.transport.create(settings)
+      if (seq === 0) return false
+      const view = this.host.applyPool(settings)
+      if (view.seq < seq) view.seq = seq
+      return true
+    } finally {
+      this.channels.release(settings.name, ch)
+    }
+  }
+
+  async closePool (name: string): Promise<boolean> {
+    this.assertUsable()
+    const ch = this.channels.borrow(name)
+    try {
+      const seq = await this.transport.close(name)
+      if (seq === 0) return false
+      if (!(await this.applied(name, seq))) this.host.applyClose(name)
+      return true
+    } finally {
+      this.channels.release(name, ch)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Adapter: routing and queries
+
+  forward (node: string, targetId: string, text: string): void {
+    if (node === this.node) {
+      this.host.deliver(targetId, text)
+      return
+    }
+    this.relay.send(node, { type: 'deliver', target: targetId, text })
+  }
+
+  async kick (node: string, targetId: string, reason: string): Promise<void> {
+    if (node === this.node) {
+      this.host.kickLocal(targetId, reason)
+      return
+    }
+    this.assertUsable()
+    await this.transport.publish(node, { type: 'kick', target: targetId, reason })
+  }
+
+  async locate (id: string): Promise<{ pool: string, node: string } | null> {
+    this.assertUsable()
+    return await this.transport.locate(id)
+  }
+
+  async pool (name: string): Promise<PoolInfo | null> {
+    this.assertUsable()
+    const { snapshot } = await this.transport.snapshot(name)
+    return snapshot === null ? null : toInfo(snapshot)
+  }
+
+  async pools (): Promise<PoolInfo[]> {
+    this.assertUsable()
+    const infos = (await this.transport.list()).map(toInfo)
+    return infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+}
+
+function toInfo (snapshot: Snapshot): PoolInfo {
+  return { ...snapshot.settings, members: snapshot.members.map(({ id, description, node }) => ({ id, description, node })) }
+}

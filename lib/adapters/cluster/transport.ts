@@ -1,0 +1,111 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Adapter, AdapterHost, MemberInfo } from '../adapter'
+
+/*
+ * What the cluster core (ClusterAdapter) needs from a backend: atomic membership operations that
+ * number their events from one counter, a channel per pool that carries those events in order, a
+ * channel per process for relay, and liveness keys. Redis is one backend (../redis/transport.ts);
+ * ordering, pending joins, resync and liveness live in this folder and are the same for every one.
+ *
+ * The domain types are taken from the adapter contract (../adapter.ts), so this folder depends on
+ * nothing else in lib/.
+ */
+
+export type Description = MemberInfo['description']
+export type PoolSettings = Parameters<AdapterHost['applyPool']>[0]
+export type PoolInfo = NonNullable<Awaited<ReturnType<Adapter['pool']>>>
+/** This process's view of a pool, as the host keeps it. */
+export type View = NonNullable<ReturnType<AdapterHost['view']>>
+
+/** A pool as the backend holds it, at event `seq` of the cluster's counter. */
+export interface Snapshot {
+  seq: number
+  settings: PoolSettings
+  /** In join order. */
+  members: MemberInfo[]
+}
+
+/** A membership change, numbered from the cluster's one counter (stream order is `seq` order). */
+export type PoolEvent =
+  | { type: 'join', seq: number, member: MemberInfo }
+  | { type: 'leave', seq: number, id: string }
+  | { type: 'describe', seq: number, id: string, description: Description }
+  | { type: 'close', seq: number }
+
+/** What one process sends another: a frame to deliver to a local endpoint, or a kick. */
+export type NodeMessage =
+  | { type: 'deliver', target: string, text: string }
+  | { type: 'kick', target: string, reason: string }
+
+/** One item of the ordered stream a process receives: an event of a subscribed pool, or a message to it. */
+export type Inbound = { type: 'pool', pool: string, event: PoolEvent } | NodeMessage
+
+export type JoinReply =
+  /** `ok`: admitted now (its event is on its way); `present`: it was a member already. */
+  | { status: 'ok' | 'present', created: boolean, snapshot: Snapshot | null }
+  /** `elsewhere`: that id is a member of another pool or process. */
+  | { status: 'no-such-pool' | 'pool-full' | 'elsewhere' }
+
+export interface HeartbeatReply {
+  /** False when the backend did not list this process (first beat, reaped as dead, or data lost). */
+  known: boolean
+  /** A value set once per data set: a different one means the backend lost its data. */
+  epoch: string
+  /** The event counter now: below an event already seen means the backend lost its data. */
+  seq: number
+}
+
+/** What a transport reports; called in the order the backend delivered. */
+export interface TransportListener {
+  message (item: Inbound): void
+  /** Commands and the subscriber work again (after `down`). */
+  ready (): void
+  /** A connection was lost. */
+  down (): void
+}
+
+export interface Transport {
+  /** For messages and log bindings: 'Redis'. */
+  readonly name: string
+  /** Commands and the subscriber both work. */
+  readonly ready: boolean
+  /** Commands can be sent (the subscriber may still be reconnecting). */
+  readonly writable: boolean
+  /** The coded error for a call that needs the backend while it is unreachable. */
+  unavailable (detail: string): Error
+
+  /** Connects and subscribes to this process's channel; rejects (coded error) when not ready in time. */
+  connect (node: string, log: FastifyBaseLogger, listener: TransportListener): Promise<void>
+  /** Releases connections (idempotent; safe after a failed connect). */
+  disconnect (): Promise<void>
+
+  subscribe (pool: string): Promise<unknown>
+  /** Best effort: nothing is sent while the subscriber is down. */
+  unsubscribe (pool: string): void
+  /** Subscribes again to this process's channel and to `pools` (after an outage). */
+  resubscribe (pools: string[]): Promise<void>
+  /** Sends a message to another process. */
+  publish (node: string, message: NodeMessage): Promise<unknown>
+
+  /** Admits a member, atomically checking existence and the limit; `create` for a public server. */
+  join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply>
+  /** Removes a member (from `pool`, or from whichever pool when null): seq of its event, 0 if absent. */
+  leave (pool: string | null, id: string): Promise<number>
+  /** Seq of the describe event, 0 when the member is not in that pool. */
+  describe (pool: string, id: string, description: Description): Promise<number>
+  /** Creates a persistent pool: a seq, or 0 when one by that name exists. */
+  create (settings: PoolSettings): Promise<number>
+  /** Closes a pool: seq of its event, 0 when there is no such pool. */
+  close (pool: string): Promise<number>
+  /** A pool at the current seq, or null. */
+  snapshot (pool: string): Promise<{ seq: number, snapshot: Snapshot | null }>
+  /** Every pool. */
+  list (): Promise<Snapshot[]>
+  locate (id: string): Promise<{ pool: string, node: string } | null>
+  /** Refreshes this process's liveness for `ttl` ms; sets the epoch to `epochCandidate` if there is none (pass a fresh one each time). */
+  heartbeat (node: string, ttl: number, epochCandidate: string): Promise<HeartbeatReply>
+  /** Removes the members of processes whose liveness expired (or of `node`, now): what was removed. */
+  reap (node?: string): Promise<Array<{ node: string, members: number }>>
+  /** Ids the backend lists as connected to `node`. */
+  nodeMembers (node: string): Promise<string[]>
+}

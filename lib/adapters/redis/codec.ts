@@ -1,0 +1,102 @@
+import type { MemberInfo } from '../adapter'
+import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolEvent, Snapshot } from '../cluster/transport'
+
+/*
+ * The Redis adapter's wire formats, typed. Pool events are written by the Lua scripts (scripts.ts)
+ * and only read here; messages between processes are written and read here. The formats on the
+ * channels are those of the first version of this adapter, so processes of two versions can share
+ * one Redis during a rolling upgrade.
+ *
+ *   pool events (channel P..'ev:'..pool), JSON:
+ *     {"t":"j","s":seq,"id":id,"n":node,"d":description}   join
+ *     {"t":"l","s":seq,"id":id}                             leave
+ *     {"t":"d","s":seq,"id":id,"d":description}             describe
+ *     {"t":"c","s":seq}                                     close
+ *   node messages (channel P..'to:'..node), text: a one-letter kind, the target id, a space, the rest
+ *     'd'..id..' '..frame    deliver a serialized frame to a local endpoint
+ *     'k'..id..' '..reason   kick a local endpoint
+ *   script replies: decode* below (a snapshot is {name, max, persistent, id, node, description JSON, ...})
+ */
+
+/** A description as the scripts store it: JSON, `null` for none. */
+export function descriptionJson (description: Description): string {
+  return JSON.stringify(description ?? null)
+}
+
+/** Reads a pool event; throws on anything else (the caller logs it). */
+export function decodePoolEvent (text: string): PoolEvent {
+  const e = JSON.parse(text) as Record<string, unknown>
+  const seq = e?.s
+  if (typeof seq !== 'number' || !Number.isInteger(seq)) throw new Error('pool event without a seq')
+  if (e.t === 'c') return { type: 'close', seq }
+  const id = e.id
+  if (typeof id !== 'string') throw new Error(`pool event "${String(e.t)}" without an id`)
+  const description = (e.d ?? null) as Description
+  switch (e.t) {
+    case 'j':
+      if (typeof e.n !== 'string') throw new Error('join event without a node')
+      return { type: 'join', seq, member: { id, node: e.n, description } }
+    case 'l':
+      return { type: 'leave', seq, id }
+    case 'd':
+      return { type: 'describe', seq, id, description }
+  }
+  throw new Error(`unknown pool event "${String(e.t)}"`)
+}
+
+export function encodeNodeMessage (message: NodeMessage): string {
+  return message.type === 'deliver'
+    ? `d${message.target} ${message.text}`
+    : `k${message.target} ${message.reason}`
+}
+
+/** Reads a node message; null when it is not one. */
+export function decodeNodeMessage (text: string): NodeMessage | null {
+  const space = text.indexOf(' ')
+  if (space < 2) return null
+  const target = text.slice(1, space)
+  const rest = text.slice(space + 1)
+  if (text[0] === 'd') return { type: 'deliver', target, text: rest }
+  if (text[0] === 'k') return { type: 'kick', target, reason: rest }
+  return null
+}
+
+/** Reads a snapshot reply (`seq` from the same reply); null when the pool does not exist. */
+export function decodeSnapshot (seq: number, raw: unknown): Snapshot | null {
+  if (!Array.isArray(raw)) return null
+  const [name, max, persistent] = raw as unknown[]
+  const members: MemberInfo[] = []
+  for (let i = 3; i + 2 < raw.length; i += 3) {
+    members.push({ id: String(raw[i]), node: String(raw[i + 1]), description: JSON.parse(String(raw[i + 2])) as Description })
+  }
+  return { seq, settings: { name: String(name), maxMembers: Number(max), persistent: persistent === '1' }, members }
+}
+
+/** Reads the join script's reply: {status, created ('1'|'0'), seq, snapshot}. */
+export function decodeJoinReply (raw: unknown): JoinReply {
+  const [status, created, seq, snapshot] = raw as [string, string?, number?, unknown?]
+  if (status === 'ok' || status === 'present') return { status, created: created === '1', snapshot: decodeSnapshot(Number(seq), snapshot) }
+  if (status === 'no-such-pool' || status === 'pool-full') return { status }
+  return { status: 'elsewhere' }
+}
+
+/** Reads the heartbeat script's reply: {known (1|0), epoch, seq}. */
+export function decodeHeartbeat (raw: unknown): HeartbeatReply {
+  const [known, epoch, seq] = raw as [number, string, number]
+  return { known: Number(known) === 1, epoch: String(epoch), seq: Number(seq) }
+}
+
+/** Reads the reap script's reply: {node, members removed, ...}. */
+export function decodeReaped (raw: unknown): Array<{ node: string, members: number }> {
+  const out = raw as Array<string | number>
+  const removed: Array<{ node: string, members: number }> = []
+  for (let i = 0; i + 1 < out.length; i += 2) removed.push({ node: String(out[i]), members: Number(out[i + 1]) })
+  return removed
+}
+
+/** Reads a member's location (`node:pool`; node ids are UUIDs, so the first ':' splits). */
+export function decodeLocation (loc: string | null): { pool: string, node: string } | null {
+  if (loc === null) return null
+  const sep = loc.indexOf(':')
+  return { node: loc.slice(0, sep), pool: loc.slice(sep + 1) }
+}

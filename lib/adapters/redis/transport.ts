@@ -1,0 +1,159 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { errors } from '../../errors'
+import type { MemberInfo } from '../adapter'
+import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
+import { decodeHeartbeat, decodeJoinReply, decodeLocation, decodeNodeMessage, decodePoolEvent, decodeReaped, decodeSnapshot, descriptionJson, encodeNodeMessage } from './codec'
+import { RedisConnections, type ConnectionSettings } from './connection'
+import { SCRIPTS, type Script } from './scripts'
+
+export interface RedisTransportSettings extends ConnectionSettings {
+  /** Prefix of every key and channel. */
+  prefix: string
+}
+
+const noop = (): void => {}
+
+/**
+ * The cluster transport on one Redis server (or a primary with replicas / Sentinel): membership in
+ * keys changed only by Lua scripts (scripts.ts), events and relay on pub/sub channels (codec.ts).
+ */
+export class RedisTransport implements Transport {
+  readonly name = 'Redis'
+  private connections: RedisConnections | null = null
+  private readonly prefix: string
+  private readonly evPrefix: string
+  private nodeChannel = ''
+
+  constructor (private readonly settings: RedisTransportSettings) {
+    this.prefix = settings.prefix
+    this.evPrefix = `${settings.prefix}ev:`
+  }
+
+  get ready (): boolean {
+    return this.connections?.ready ?? false
+  }
+
+  get writable (): boolean {
+    return this.connections?.cmd.status === 'ready'
+  }
+
+  unavailable (detail: string): Error {
+    return new errors.FST_RTC_REDIS_UNAVAILABLE(detail)
+  }
+
+  private get open (): RedisConnections {
+    if (this.connections === null) throw this.unavailable('not connected')
+    return this.connections
+  }
+
+  async connect (node: string, log: FastifyBaseLogger, listener: TransportListener): Promise<void> {
+    this.nodeChannel = `${this.prefix}to:${node}`
+    const onMessage = (channel: string, message: string): void => {
+      if (channel === this.nodeChannel) {
+        const m = decodeNodeMessage(message)
+        if (m !== null) listener.message(m)
+      } else if (channel.startsWith(this.evPrefix)) {
+        const pool = channel.slice(this.evPrefix.length)
+        try {
+          listener.message({ type: 'pool', pool, event: decodePoolEvent(message) })
+        } catch (err) {
+          log.error({ err, pool }, 'rtc: unreadable pool event')
+        }
+      }
+    }
+    this.connections = await RedisConnections.open(this.settings, node, log, { message: onMessage, ready: () => listener.ready(), down: () => listener.down() })
+    await this.connections.sub.subscribe(this.nodeChannel)
+  }
+
+  async disconnect (): Promise<void> {
+    await this.connections?.close()
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Channels
+
+  subscribe (pool: string): Promise<unknown> {
+    return this.open.sub.subscribe(this.evPrefix + pool)
+  }
+
+  unsubscribe (pool: string): void {
+    const sub = this.connections?.sub
+    if (sub?.status === 'ready') sub.unsubscribe(this.evPrefix + pool).catch(noop)
+  }
+
+  async resubscribe (pools: string[]): Promise<void> {
+    await this.open.sub.subscribe(this.nodeChannel, ...pools.map((p) => this.evPrefix + p))
+  }
+
+  publish (node: string, message: NodeMessage): Promise<unknown> {
+    return this.open.cmd.publish(`${this.prefix}to:${node}`, encodeNodeMessage(message))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Membership: one script each
+
+  /** Runs a script by its SHA, loading it when Redis does not have it (first use, or after a restart). */
+  private async run (script: Script, ...args: Array<string | number>): Promise<unknown> {
+    const cmd = this.open.cmd
+    if (cmd.status !== 'ready') throw this.unavailable(`connection ${cmd.status}`)
+    try {
+      return await cmd.evalsha(script.sha, 0, this.prefix, ...args)
+    } catch (err) {
+      if (String((err as Error).message).startsWith('NOSCRIPT')) return await cmd.eval(script.text, 0, this.prefix, ...args)
+      // In flight when the connection dropped: it may or may not have run, and is not sent again.
+      if (cmd.status !== 'ready') throw this.unavailable(`connection lost (${(err as Error).message})`)
+      throw err
+    }
+  }
+
+  async join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply> {
+    return decodeJoinReply(await this.run(SCRIPTS.join, pool, member.id, member.node, descriptionJson(member.description), create ? '1' : '0', maxMembers))
+  }
+
+  async leave (pool: string | null, id: string): Promise<number> {
+    return Number(await this.run(SCRIPTS.leave, pool ?? '', id))
+  }
+
+  async describe (pool: string, id: string, description: Description): Promise<number> {
+    return Number(await this.run(SCRIPTS.describe, pool, id, descriptionJson(description)))
+  }
+
+  async create (settings: PoolSettings): Promise<number> {
+    return Number(await this.run(SCRIPTS.create, settings.name, settings.maxMembers))
+  }
+
+  async close (pool: string): Promise<number> {
+    return Number(await this.run(SCRIPTS.close, pool))
+  }
+
+  async snapshot (pool: string): Promise<{ seq: number, snapshot: Snapshot | null }> {
+    const [seq, raw] = await this.run(SCRIPTS.snapshot, pool) as [number, unknown]
+    return { seq: Number(seq), snapshot: decodeSnapshot(Number(seq), raw) }
+  }
+
+  async list (): Promise<Snapshot[]> {
+    const [seq, ...raws] = await this.run(SCRIPTS.list) as [number, ...unknown[]]
+    const snapshots: Snapshot[] = []
+    for (const raw of raws) {
+      const snapshot = decodeSnapshot(Number(seq), raw)
+      if (snapshot !== null) snapshots.push(snapshot)
+    }
+    return snapshots
+  }
+
+  async locate (id: string): Promise<{ pool: string, node: string } | null> {
+    return decodeLocation(await this.open.cmd.hget(`${this.prefix}loc`, id))
+  }
+
+  async heartbeat (node: string, ttl: number, epochCandidate: string): Promise<HeartbeatReply> {
+    return decodeHeartbeat(await this.run(SCRIPTS.heartbeat, node, ttl, epochCandidate))
+  }
+
+  async reap (node?: string): Promise<Array<{ node: string, members: number }>> {
+    return decodeReaped(await (node === undefined ? this.run(SCRIPTS.reap) : this.run(SCRIPTS.reap, node)))
+  }
+
+  async nodeMembers (node: string): Promise<string[]> {
+    return await this.open.cmd.smembers(`${this.prefix}node:${node}`)
+  }
+}
