@@ -45,7 +45,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const clock = deps.clock ?? SYSTEM_CLOCK
   const ice = options.iceServers === null
     ? null
-    : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log)
+    : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log, cluster.node)
   const context: SessionContext = { options, cluster, adapter, events, log, clock, unknownPools: new Set(), ice }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
