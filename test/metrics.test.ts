@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import Fastify from 'fastify'
 import { Registry, type Metric } from 'prom-client'
 import WebSocket from 'ws'
-import rtcSignal, { CHANNELS, REASONS, type ConnectionFact, type FrameKind, type HeartbeatFact, type JoinFact, type LeaveFact } from '../lib/index'
+import rtcSignal, { CHANNELS, MemoryAdapter, REASONS, type AdapterFact, type ConnectionFact, type FrameKind, type HeartbeatFact, type JoinFact, type LeaveFact } from '../lib/index'
 import { receivedKind, sentKind } from '../lib/core/diagnostics'
 import { Negotiations, type MetricsClock, type NegotiationOutcome } from '../lib/metrics/negotiations'
 import {
@@ -279,7 +279,7 @@ test('a scripted session: every counter has exactly the expected value', async (
   t.same(await counts(registry, 'rtc_signal_frames_total'), traffic.framesTotal(), 'frames: what the clients sent and received, by kind')
   t.same(await counts(registry, 'rtc_signal_frame_bytes_total'), { 'direction=in': traffic.bytes.in, 'direction=out': traffic.bytes.out })
   t.equal(traffic.frames.in.get('sdp'), 6, 'the script did send sdp frames (the comparison is not of zeros)')
-  t.same(await counts(registry, 'rtc_signal_ice_credentials_issued_total'), { '': 0 }, 'the ICE channel exists; nothing publishes on it yet')
+  t.same(await counts(registry, 'rtc_signal_ice_credentials_issued_total'), { '': 0 }, 'no iceServers option: no ICE servers issued')
   t.same(Object.values(await counts(registry, 'rtc_signal_adapter_errors_total')).filter((n) => n !== 0), [], 'no adapter error')
   t.same(await counts(registry, 'rtc_signal_negotiation_evictions_total'), { '': 0 })
 
@@ -352,6 +352,42 @@ test('heartbeat round trips are observed', async (t) => {
   mock.timers.tick(30_000)
   t.match(await pong, { node: app.rtcPools.node, peer: a.id, seconds: Number })
   t.equal((await observed(registry, 'rtc_signal_heartbeat_rtt_seconds')).count, 1)
+})
+
+test('ICE servers issued to joining members are counted and traced, without their credentials', async (t) => {
+  const registry = new Registry()
+  const facts = recordFacts(t)
+  const { app, url } = await listen(t, {
+    privatePools: false,
+    iceServers: [{ urls: 'stun:stun.example.org' }, { urls: 'turn:turn.example.org', secret: 'SECRET-ICE', ttl: 600 }],
+    metrics: { registry }
+  })
+  const [a, b] = await joinAll(url, 'ice', 2)
+  t.same(await counts(registry, 'rtc_signal_ice_credentials_issued_total'), { '': 2 }, 'one set per joining member')
+  const ice = facts.filter((f) => f.channel === CHANNELS.ice).map((f) => f.fact)
+  t.match(ice, [
+    { node: app.rtcPools.node, peer: a.id, servers: 2, expiresAt: Number },
+    { node: app.rtcPools.node, peer: b.id, servers: 2, expiresAt: Number }
+  ])
+  t.notMatch(JSON.stringify(facts.map((f) => f.fact)), /SECRET|credential|username/, 'no secret or credential in any fact')
+})
+
+test('a failed adapter call is counted by operation and traced with its error', async (t) => {
+  class FailingAdapter extends MemoryAdapter {
+    override async describe (): Promise<void> {
+      throw new Error('bus down')
+    }
+  }
+  const registry = new Registry()
+  const { app, url } = await listen(t, { privatePools: false, adapter: new FailingAdapter(), metrics: { registry } })
+  const a = await Client.open(`${url}/rtc`)
+  await a.join('p')
+  const fact = nextFact<AdapterFact>(CHANNELS.adapter)
+  await t.rejects(app.rtcPools.describe(a.id, { name: 'Ada' }), { message: 'bus down' }, 'the caller sees the adapter\'s own error')
+  t.match(await fact, { node: app.rtcPools.node, op: 'describe', error: { message: 'bus down' } })
+  const errors = await counts(registry, 'rtc_signal_adapter_errors_total')
+  t.equal(errors['op=describe'], 1)
+  t.same(Object.values(errors).reduce((sum, n) => sum + n, 0), 1, 'and nothing else')
 })
 
 test('two servers with two registries do not see each other\'s facts', async (t) => {

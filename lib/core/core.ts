@@ -45,7 +45,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   const clock = deps.clock ?? SYSTEM_CLOCK
   const ice = options.iceServers === null
     ? null
-    : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log)
+    : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log, cluster.node)
   const { maxBufferedBytes, slowReaderTimeout } = options
   const writeLimits: WriteLimits = { maxBufferedBytes, slowReaderTimeout, clock, slowReader: (endpoint) => { cluster.slowReader(endpoint) } }
   const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice }

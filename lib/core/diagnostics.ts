@@ -31,7 +31,7 @@ export const CHANNELS = {
   heartbeat: 'fastify-rtc-signal:heartbeat',
   /** A call to the adapter failed. */
   adapter: 'fastify-rtc-signal:adapter',
-  /** ICE servers (TURN credentials) were handed to a member. */
+  /** ICE servers (TURN credentials) were issued to a member, for its rtc:joined or an rtc:ice refresh. */
   ice: 'fastify-rtc-signal:ice'
 } as const
 

@@ -4,6 +4,7 @@ import { iceMessage } from '../protocol'
 import type { IceServersResult } from '../types'
 import type { Endpoint } from './endpoint'
 import type { Clock, TimerHandle } from './clock'
+import { channels } from './diagnostics'
 
 /**
  * Each local member's ICE servers (docs/protocol.md, "ICE servers from the server"): issued for
@@ -17,12 +18,15 @@ export class IceRefresh {
   readonly #write: (endpoint: Endpoint, text: string) => void
   readonly #log: FastifyBaseLogger
   readonly #timers = new Map<string, TimerHandle>()
+  /** The server's id, for the facts it publishes (lib/core/diagnostics.ts). */
+  readonly #node: string
 
-  constructor (issuer: IceServers<Endpoint>, clock: Required<Clock>, write: (endpoint: Endpoint, text: string) => void, log: FastifyBaseLogger) {
+  constructor (issuer: IceServers<Endpoint>, clock: Required<Clock>, write: (endpoint: Endpoint, text: string) => void, log: FastifyBaseLogger, node: string) {
     this.#issuer = issuer
     this.#clock = clock
     this.#write = write
     this.#log = log
+    this.#node = node
   }
 
   /**
@@ -63,7 +67,9 @@ export class IceRefresh {
 
   async #issue (endpoint: Endpoint, consequence: string): Promise<IceServersResult | null> {
     try {
-      return await this.#issuer.issue(endpoint, this.#clock.now())
+      const ice = await this.#issuer.issue(endpoint, this.#clock.now())
+      if (channels.ice.hasSubscribers) channels.ice.publish({ node: this.#node, peer: endpoint.id, servers: ice.servers.length, expiresAt: ice.expiresAt })
+      return ice
     } catch (err) {
       this.#log.warn({ peer: endpoint.id, err }, `rtc: ICE servers could not be issued, ${consequence}`)
       return null

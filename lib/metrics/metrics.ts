@@ -142,7 +142,7 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
   counter(metricNames.joinsTotal, 'rtc:join frames answered, by result (ok, or the rtc:error reason)', 'result', joins)
   counter(metricNames.leavesTotal, 'Members of this process that left their pool, by reason', 'reason', leaves)
   counter(metricNames.errorsTotal, 'rtc:error frames sent, by reason', 'reason', refusals)
-  counter(metricNames.iceTotal, 'ICE server sets (TURN credentials) handed to members', null, ice)
+  counter(metricNames.iceTotal, 'ICE server sets (TURN credentials) issued to members, for rtc:joined and rtc:ice', null, ice)
   counter(metricNames.adapterErrorsTotal, 'Failed adapter calls, by operation', 'op', adapterErrors)
   counter(metricNames.evictionsTotal, 'Open offers forgotten unsettled because the table of open offers was full', null, evictions)
 
