@@ -3,6 +3,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { build } from 'esbuild'
 import { createRequire } from 'node:module'
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,6 +17,7 @@ t.setTimeout(600_000)
 const ROOT = join(__dirname, '..')
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const TSC = join(dirname(createRequire(__filename).resolve('typescript/package.json')), 'bin', 'tsc')
+const BROWSERIFY = join(dirname(createRequire(__filename).resolve('browserify/package.json')), 'bin', 'cmd.js')
 /** Apps that install the packed package: test/fixtures/package/<name>/ (package.json, tsconfig.json, sources). */
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'package')
 /** What the apps depend on besides the package, in the versions this repository's lock has. */
@@ -217,4 +219,23 @@ t.test('the packed package installed in apps', { timeout: 600_000 }, async (t) =
   ])
   await node(t, esm, ['out/exports.js'], 'ESM: default and named imports are the plugin; Node sees every declared export')
   await node(t, cjs, ['out/app.js'], 'CommonJS: import, require and the named export are the plugin')
+  await node(t, esm, ['out/client.js'], 'ESM: fastify-rtc-signal/client loads (client.mjs), default and named')
+  await node(t, cjs, ['out/client.js'], 'CommonJS: fastify-rtc-signal/client loads (client.cjs), default and named')
+
+  // Page scripts bundled for the browser, then run: each puts the client's connect() on globalThis.
+  const bundles: Array<[string, string, () => Promise<unknown>]> = [
+    [bundler, 'esbuild: import', () => build({ entryPoints: ['browser.ts'], absWorkingDir: bundler, bundle: true, platform: 'browser', format: 'iife', outfile: 'bundle.js', logLevel: 'silent' })],
+    [cjs, 'esbuild: require', () => build({ entryPoints: ['browser.cjs'], absWorkingDir: cjs, bundle: true, platform: 'browser', format: 'iife', outfile: 'bundle.js', logLevel: 'silent' })],
+    [cjs, 'browserify: require', () => run(process.execPath, [BROWSERIFY, 'browser.cjs', '-o', 'browserify.js'], { cwd: cjs })]
+  ]
+  for (const [dir, what, bundle] of bundles) {
+    try {
+      await bundle()
+    } catch (err) {
+      t.fail(`${what}: fastify-rtc-signal/client bundles`, { diagnostic: true, error: String((err as { stderr?: string }).stderr ?? err) })
+      continue
+    }
+    const file = what.startsWith('browserify') ? 'browserify.js' : 'bundle.js'
+    await node(t, dir, ['-e', `require('./${file}'); if (typeof globalThis.rtcConnect !== 'function') throw new Error('no connect')`], `${what}: fastify-rtc-signal/client bundles and runs`)
+  }
 })
