@@ -196,6 +196,29 @@ async function typecheck (t: Test, dir: string, what: string): Promise<void> {
   }
 }
 
+/** The first fenced block of `lang` after the heading `heading` in README.md. */
+async function readmeSnippet (heading: string, lang: string): Promise<string> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const at = readme.indexOf(`\n${heading}\n`)
+  if (at === -1) throw new Error(`README.md has no heading ${heading}`)
+  const match = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(readme.slice(at))
+  if (match === null) throw new Error(`README.md has no ${lang} block under ${heading}`)
+  return match[1]
+}
+
+/**
+ * The README's snippets as files of the ESM app: Usage, made to listen on 127.0.0.1 port 0 (not
+ * 7000) and to take one real join before it closes (join-once.ts), and 'Testing your own app' as is.
+ */
+async function writeReadmeSnippets (esm: string): Promise<void> {
+  const usage = await readmeSnippet('## Usage', 'js')
+  const listen = 'await app.listen({ port: 7000 })'
+  if (!usage.includes(listen)) throw new Error(`README.md's usage snippet no longer has ${listen}`)
+  await writeFile(join(esm, 'usage.ts'), "import { joinOnce } from './join-once.js'\n" +
+    usage.replace(listen, "await app.listen({ port: 0, host: '127.0.0.1' })") + 'await joinOnce(app)\n')
+  await writeFile(join(esm, 'testing.ts'), await readmeSnippet('### Testing your own app', 'ts'))
+}
+
 /** Runs `node args` in an app; the process's output is the failure message. */
 async function node (t: Test, dir: string, args: string[], what: string): Promise<void> {
   try {
@@ -211,12 +234,15 @@ t.test('the packed package installed in apps', { timeout: 600_000 }, async (t) =
   const dir = await tempDir(t, 'rtc-pack-')
   await installPacked(dir)
   const [esm, cjs, bundler] = await Promise.all(['esm', 'cjs', 'bundler'].map((name) => app(dir, name)))
+  await writeReadmeSnippets(esm)
 
   await Promise.all([
-    typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off) typechecks'),
+    typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off) typechecks, with the README snippets'),
     typecheck(t, cjs, 'CommonJS app (node10 resolution, skipLibCheck off) typechecks'),
     typecheck(t, bundler, 'bundler app (bundler resolution, skipLibCheck off) typechecks')
   ])
+  await node(t, esm, ['out/usage.js'], 'ESM: the README usage snippet runs: it registers, listens on 127.0.0.1 and a ws client joins')
+  await node(t, esm, ['--test', 'out/testing.js'], 'ESM: the README testing snippet passes')
   await node(t, esm, ['out/exports.js'], 'ESM: default and named imports are the plugin; Node sees every declared export')
   await node(t, cjs, ['out/app.js'], 'CommonJS: import, require and the named export are the plugin')
   await node(t, esm, ['out/client.js'], 'ESM: fastify-rtc-signal/client loads (client.mjs), default and named')
