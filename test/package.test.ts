@@ -5,9 +5,9 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { build } from 'esbuild'
 import { createRequire } from 'node:module'
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
 
@@ -91,11 +91,32 @@ async function readPackage (): Promise<PackageJson> {
   return JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as PackageJson
 }
 
-/** The paths `npm pack` puts in the tarball, from the current dist/ (built by `npm test`'s pretest). */
-async function packedFiles (): Promise<string[]> {
-  const { stdout } = await run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
-  const [report] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>
-  return report.files.map((f) => f.path)
+interface Packed {
+  /** The folder holding the tarball. */
+  dir: string
+  filename: string
+  /** The paths in the tarball. */
+  files: string[]
+}
+
+let packing: Promise<Packed> | undefined
+
+/**
+ * One `npm pack` of the package as built, shared by the tests below (`npm test` builds first, in
+ * its pretest). The tarball's folder is removed when this file ends.
+ */
+async function pack (): Promise<Packed> {
+  packing ??= (async () => {
+    const built = await stat(join(ROOT, 'dist', 'index.js')).catch(() => null)
+    const sources = await Promise.all((await readdir(join(ROOT, 'lib'), { recursive: true })).map((f) => stat(join(ROOT, 'lib', f))))
+    if (built === null || sources.some((s) => s.mtimeMs > built.mtimeMs)) throw new Error('dist/ is missing or older than lib/: run `npm run build` first')
+    const dir = await mkdtemp(join(tmpdir(), 'rtc-pack-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
+    const [report] = JSON.parse(stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
+    return { dir, filename: report.filename, files: report.files.map((f) => f.path) }
+  })()
+  return await packing
 }
 
 async function tempDir (t: Test, prefix: string): Promise<string> {
@@ -136,7 +157,7 @@ t.test('every runtime dependency, down the tree, declares the oldest Node this p
 })
 
 t.test('every source map in the package resolves: its sources are shipped or embedded', async (t) => {
-  const files = await packedFiles()
+  const { files } = await pack()
   const maps = files.filter((f) => f.endsWith('.map'))
   const unresolved: string[] = []
   for (const file of maps) {
@@ -151,18 +172,18 @@ t.test('every source map in the package resolves: its sources are shipped or emb
 })
 
 /**
- * Packs the package as built, then installs the tarball with APP_DEPENDENCIES into `dir` with
+ * Installs the packed tarball with APP_DEPENDENCIES into `dir` with
  * `npm ci --offline`: no network. The lock it installs from is made from this repository's
  * package-lock.json, walked from the tarball's own dependencies (so a dependency it forgets to
  * declare is missing), and every package it names is in npm's cache after this repository's
  * `npm ci`. The apps (fixtures) go in subfolders and share this node_modules.
  */
 async function installPacked (dir: string): Promise<void> {
-  const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
-  const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>
-  const tarball = join(dir, filename)
+  const packed = await pack()
+  const tarball = join(packed.dir, packed.filename)
+  const spec = `file:${relative(dir, tarball)}`
   const pkg = await readPackage()
-  const dependencies: Record<string, string> = { [pkg.name]: `file:${filename}` }
+  const dependencies: Record<string, string> = { [pkg.name]: spec }
   const lock = await lockClosure(Object.fromEntries(APP_DEPENDENCIES.map((name) => [name, '*'])))
   for (const name of APP_DEPENDENCIES) dependencies[name] = lock.get(`node_modules/${name}`)!.version
   const own = `node_modules/${pkg.name}`
@@ -170,7 +191,7 @@ async function installPacked (dir: string): Promise<void> {
   const integrity = 'sha512-' + createHash('sha512').update(await readFile(tarball)).digest('base64')
   const packages: Record<string, unknown> = {
     '': { name: 'apps', dependencies },
-    [own]: { version: pkg.version, resolved: `file:${filename}`, integrity, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
+    [own]: { version: pkg.version, resolved: spec, integrity, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
     ...Object.fromEntries([...lock].map(([key, { dev, devOptional, peer, ...entry }]) => [key, entry]))
   }
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'apps', private: true, dependencies }, null, 2))
