@@ -240,6 +240,22 @@ async function writeReadmeSnippets (esm: string): Promise<void> {
   await writeFile(join(esm, 'testing.ts'), await readmeSnippet('### Testing your own app', 'ts'))
 }
 
+/**
+ * The ESM app's declared.ts: the value exports of the namespace in dist/index.d.ts, as a
+ * `Record<keyof typeof module, true>`, so that tsc checks the list is exactly what the types declare
+ * and exports.ts checks that Node's ES module loader finds each of them in the CommonJS build.
+ */
+async function writeDeclaredExports (esm: string): Promise<void> {
+  const types = await readFile(join(ROOT, 'dist', 'index.d.ts'), 'utf8')
+  const namespace = types.slice(types.indexOf('declare namespace'))
+  const names = [...namespace.matchAll(/export \{([^}]*)\};/g)]
+    .flatMap((m) => m[1].split(','))
+    .map((name) => name.trim().split(/\s+as\s+/).pop() ?? '')
+    .filter((name) => name !== '')
+  await writeFile(join(esm, 'declared.ts'), "import type * as all from 'fastify-rtc-signal'\n\n" +
+    `export const declared: Record<keyof typeof all, true> = {\n${names.map((name) => `  ${name}: true`).join(',\n')}\n}\n`)
+}
+
 /** Runs `node args` in an app; the process's output is the failure message. */
 async function node (t: Test, dir: string, args: string[], what: string): Promise<void> {
   try {
@@ -256,6 +272,7 @@ t.test('the packed package installed in apps', { timeout: 600_000 }, async (t) =
   await installPacked(dir)
   const [esm, cjs, bundler] = await Promise.all(['esm', 'cjs', 'bundler'].map((name) => app(dir, name)))
   await writeReadmeSnippets(esm)
+  await writeDeclaredExports(esm)
 
   await Promise.all([
     typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off) typechecks, with the README snippets'),
