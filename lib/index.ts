@@ -22,7 +22,7 @@ import {
   type OriginCheck, type RateLimitOptions
 } from './options'
 import type {
-  Description, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy
+  Description, RtcSignalTypes, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy
 } from './types'
 import { PoolManager, type CreatePoolOptions } from './core/pool-manager'
 import type { PoolManagerEvents } from './core/emitter'
@@ -67,7 +67,7 @@ declare namespace rtcSignal {
   }
   export type {
     RtcErrorCode, RtcSignalOptions, NormalizedOptions, JoinHook, JoinContext, JoinHookResult, OriginCheck, RateLimitOptions,
-    Description, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
+    Description, RtcSignalTypes, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
     CreatePoolOptions, PoolManagerEvents, SendVerdict, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
     Adapter, AdapterHost, RedisAdapterOptions,
     IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption,

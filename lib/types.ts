@@ -3,8 +3,25 @@
  * nothing, so that every other module (options, core, adapters) can depend on it without a circle.
  */
 
-/** Any JSON value a server attaches to a member: a display name, a role. `null` means none. */
-export type Description = unknown
+/**
+ * Declare your descriptions' type once, for the server and the browser client alike, by adding
+ * a `description` member to this interface (module augmentation, as Fastify's FastifyRequest):
+ *
+ * ```ts
+ * declare module 'fastify-rtc-signal' {
+ *   interface RtcSignalTypes { description: { name: string, role?: 'staff' } }
+ * }
+ * ```
+ *
+ * (A browser-only project may augment 'fastify-rtc-signal/client' instead: it is the same interface.)
+ */
+export interface RtcSignalTypes {}
+
+/**
+ * A member's description: the JSON value server code attaches to it (a display name, a role), of
+ * the type declared in RtcSignalTypes (any value, `unknown`, when none is declared). `null` means none.
+ */
+export type Description = (RtcSignalTypes extends { description: infer D } ? D : unknown) | null
 
 /** A member as the cluster knows it (no socket). */
 export interface MemberInfo {

@@ -3,10 +3,11 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { build } from 'esbuild'
 import { createRequire } from 'node:module'
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
 
@@ -16,6 +17,7 @@ t.setTimeout(600_000)
 const ROOT = join(__dirname, '..')
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const TSC = join(dirname(createRequire(__filename).resolve('typescript/package.json')), 'bin', 'tsc')
+const BROWSERIFY = join(dirname(createRequire(__filename).resolve('browserify/package.json')), 'bin', 'cmd.js')
 /** Apps that install the packed package: test/fixtures/package/<name>/ (package.json, tsconfig.json, sources). */
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'package')
 /** What the apps depend on besides the package, in the versions this repository's lock has. */
@@ -89,11 +91,32 @@ async function readPackage (): Promise<PackageJson> {
   return JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as PackageJson
 }
 
-/** The paths `npm pack` puts in the tarball, from the current dist/ (built by `npm test`'s pretest). */
-async function packedFiles (): Promise<string[]> {
-  const { stdout } = await run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
-  const [report] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>
-  return report.files.map((f) => f.path)
+interface Packed {
+  /** The folder holding the tarball. */
+  dir: string
+  filename: string
+  /** The paths in the tarball. */
+  files: string[]
+}
+
+let packing: Promise<Packed> | undefined
+
+/**
+ * One `npm pack` of the package as built, shared by the tests below (`npm test` builds first, in
+ * its pretest). The tarball's folder is removed when this file ends.
+ */
+async function pack (): Promise<Packed> {
+  packing ??= (async () => {
+    const built = await stat(join(ROOT, 'dist', 'index.js')).catch(() => null)
+    const sources = await Promise.all((await readdir(join(ROOT, 'lib'), { recursive: true })).map((f) => stat(join(ROOT, 'lib', f))))
+    if (built === null || sources.some((s) => s.mtimeMs > built.mtimeMs)) throw new Error('dist/ is missing or older than lib/: run `npm run build` first')
+    const dir = await mkdtemp(join(tmpdir(), 'rtc-pack-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
+    const [report] = JSON.parse(stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
+    return { dir, filename: report.filename, files: report.files.map((f) => f.path) }
+  })()
+  return await packing
 }
 
 async function tempDir (t: Test, prefix: string): Promise<string> {
@@ -134,7 +157,7 @@ t.test('every runtime dependency, down the tree, declares the oldest Node this p
 })
 
 t.test('every source map in the package resolves: its sources are shipped or embedded', async (t) => {
-  const files = await packedFiles()
+  const { files } = await pack()
   const maps = files.filter((f) => f.endsWith('.map'))
   const unresolved: string[] = []
   for (const file of maps) {
@@ -149,18 +172,18 @@ t.test('every source map in the package resolves: its sources are shipped or emb
 })
 
 /**
- * Packs the package as built, then installs the tarball with APP_DEPENDENCIES into `dir` with
+ * Installs the packed tarball with APP_DEPENDENCIES into `dir` with
  * `npm ci --offline`: no network. The lock it installs from is made from this repository's
  * package-lock.json, walked from the tarball's own dependencies (so a dependency it forgets to
  * declare is missing), and every package it names is in npm's cache after this repository's
  * `npm ci`. The apps (fixtures) go in subfolders and share this node_modules.
  */
 async function installPacked (dir: string): Promise<void> {
-  const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
-  const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>
-  const tarball = join(dir, filename)
+  const packed = await pack()
+  const tarball = join(packed.dir, packed.filename)
+  const spec = `file:${relative(dir, tarball)}`
   const pkg = await readPackage()
-  const dependencies: Record<string, string> = { [pkg.name]: `file:${filename}` }
+  const dependencies: Record<string, string> = { [pkg.name]: spec }
   const lock = await lockClosure(Object.fromEntries(APP_DEPENDENCIES.map((name) => [name, '*'])))
   for (const name of APP_DEPENDENCIES) dependencies[name] = lock.get(`node_modules/${name}`)!.version
   const own = `node_modules/${pkg.name}`
@@ -168,7 +191,7 @@ async function installPacked (dir: string): Promise<void> {
   const integrity = 'sha512-' + createHash('sha512').update(await readFile(tarball)).digest('base64')
   const packages: Record<string, unknown> = {
     '': { name: 'apps', dependencies },
-    [own]: { version: pkg.version, resolved: `file:${filename}`, integrity, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
+    [own]: { version: pkg.version, resolved: spec, integrity, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
     ...Object.fromEntries([...lock].map(([key, { dev, devOptional, peer, ...entry }]) => [key, entry]))
   }
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'apps', private: true, dependencies }, null, 2))
@@ -194,6 +217,45 @@ async function typecheck (t: Test, dir: string, what: string): Promise<void> {
   }
 }
 
+/** The first fenced block of `lang` after the heading `heading` in README.md. */
+async function readmeSnippet (heading: string, lang: string): Promise<string> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const at = readme.indexOf(`\n${heading}\n`)
+  if (at === -1) throw new Error(`README.md has no heading ${heading}`)
+  const match = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(readme.slice(at))
+  if (match === null) throw new Error(`README.md has no ${lang} block under ${heading}`)
+  return match[1]
+}
+
+/**
+ * The README's snippets as files of the ESM app: Usage, made to listen on 127.0.0.1 port 0 (not
+ * 7000) and to take one real join before it closes (join-once.ts), and 'Testing your own app' as is.
+ */
+async function writeReadmeSnippets (esm: string): Promise<void> {
+  const usage = await readmeSnippet('## Usage', 'js')
+  const listen = 'await app.listen({ port: 7000 })'
+  if (!usage.includes(listen)) throw new Error(`README.md's usage snippet no longer has ${listen}`)
+  await writeFile(join(esm, 'usage.ts'), "import { joinOnce } from './join-once.js'\n" +
+    usage.replace(listen, "await app.listen({ port: 0, host: '127.0.0.1' })") + 'await joinOnce(app)\n')
+  await writeFile(join(esm, 'testing.ts'), await readmeSnippet('### Testing your own app', 'ts'))
+}
+
+/**
+ * The ESM app's declared.ts: the value exports of the namespace in dist/index.d.ts, as a
+ * `Record<keyof typeof module, true>`, so that tsc checks the list is exactly what the types declare
+ * and exports.ts checks that Node's ES module loader finds each of them in the CommonJS build.
+ */
+async function writeDeclaredExports (esm: string): Promise<void> {
+  const types = await readFile(join(ROOT, 'dist', 'index.d.ts'), 'utf8')
+  const namespace = types.slice(types.indexOf('declare namespace'))
+  const names = [...namespace.matchAll(/export \{([^}]*)\};/g)]
+    .flatMap((m) => m[1].split(','))
+    .map((name) => name.trim().split(/\s+as\s+/).pop() ?? '')
+    .filter((name) => name !== '')
+  await writeFile(join(esm, 'declared.ts'), "import type * as all from 'fastify-rtc-signal'\n\n" +
+    `export const declared: Record<keyof typeof all, true> = {\n${names.map((name) => `  ${name}: true`).join(',\n')}\n}\n`)
+}
+
 /** Runs `node args` in an app; the process's output is the failure message. */
 async function node (t: Test, dir: string, args: string[], what: string): Promise<void> {
   try {
@@ -209,12 +271,35 @@ t.test('the packed package installed in apps', { timeout: 600_000 }, async (t) =
   const dir = await tempDir(t, 'rtc-pack-')
   await installPacked(dir)
   const [esm, cjs, bundler] = await Promise.all(['esm', 'cjs', 'bundler'].map((name) => app(dir, name)))
+  await writeReadmeSnippets(esm)
+  await writeDeclaredExports(esm)
 
   await Promise.all([
-    typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off) typechecks'),
+    typecheck(t, esm, 'ESM app (nodenext, strict, skipLibCheck off) typechecks, with the README snippets'),
     typecheck(t, cjs, 'CommonJS app (node10 resolution, skipLibCheck off) typechecks'),
     typecheck(t, bundler, 'bundler app (bundler resolution, skipLibCheck off) typechecks')
   ])
+  await node(t, esm, ['out/usage.js'], 'ESM: the README usage snippet runs: it registers, listens on 127.0.0.1 and a ws client joins')
+  await node(t, esm, ['--test', 'out/testing.js'], 'ESM: the README testing snippet passes')
   await node(t, esm, ['out/exports.js'], 'ESM: default and named imports are the plugin; Node sees every declared export')
   await node(t, cjs, ['out/app.js'], 'CommonJS: import, require and the named export are the plugin')
+  await node(t, esm, ['out/client.js'], 'ESM: fastify-rtc-signal/client loads (client.mjs), default and named')
+  await node(t, cjs, ['out/client.js'], 'CommonJS: fastify-rtc-signal/client loads (client.cjs), default and named')
+
+  // Page scripts bundled for the browser, then run: each puts the client's connect() on globalThis.
+  const bundles: Array<[string, string, () => Promise<unknown>]> = [
+    [bundler, 'esbuild: import', () => build({ entryPoints: ['browser.ts'], absWorkingDir: bundler, bundle: true, platform: 'browser', format: 'iife', outfile: 'bundle.js', logLevel: 'silent' })],
+    [cjs, 'esbuild: require', () => build({ entryPoints: ['browser.cjs'], absWorkingDir: cjs, bundle: true, platform: 'browser', format: 'iife', outfile: 'bundle.js', logLevel: 'silent' })],
+    [cjs, 'browserify: require', () => run(process.execPath, [BROWSERIFY, 'browser.cjs', '-o', 'browserify.js'], { cwd: cjs })]
+  ]
+  for (const [dir, what, bundle] of bundles) {
+    try {
+      await bundle()
+    } catch (err) {
+      t.fail(`${what}: fastify-rtc-signal/client bundles`, { diagnostic: true, error: String((err as { stderr?: string }).stderr ?? err) })
+      continue
+    }
+    const file = what.startsWith('browserify') ? 'browserify.js' : 'bundle.js'
+    await node(t, dir, ['-e', `require('./${file}'); if (typeof globalThis.rtcConnect !== 'function') throw new Error('no connect')`], `${what}: fastify-rtc-signal/client bundles and runs`)
+  }
 })

@@ -1,5 +1,7 @@
 // ManagedConnection: the public face of one peer (rtcpool 3.x shape).
 
+import type { Description } from '../types'
+
 /** Events a ManagedConnection lets you listen to on its RTCPeerConnection. */
 export const CONNECTION_EVENTS = Object.freeze(['datachannel', 'track', 'connectionstatechange'] as const)
 export type ConnectionEventType = typeof CONNECTION_EVENTS[number]
@@ -14,11 +16,11 @@ export class ManagedConnection {
   static readonly EVENTS: readonly string[] = CONNECTION_EVENTS
   readonly #pc: RTCPeerConnection
   readonly #id: string
-  readonly #descriptions: ReadonlyMap<string, unknown>
+  readonly #descriptions: ReadonlyMap<string, Description>
   readonly #polite: boolean
 
   /** Made by the Pool for each peer; there is no need to construct one yourself. */
-  constructor (pc: RTCPeerConnection, id: string, descriptions: ReadonlyMap<string, unknown>, polite = false) {
+  constructor (pc: RTCPeerConnection, id: string, descriptions: ReadonlyMap<string, Description>, polite = false) {
     this.#pc = pc
     this.#id = id
     this.#descriptions = descriptions
@@ -31,7 +33,7 @@ export class ManagedConnection {
   }
 
   /** The peer's description (set by server code, e.g. `{ name }`), or null. Do not mutate it. */
-  get description (): unknown {
+  get description (): Description {
     return this.#descriptions.get(this.#id) ?? null
   }
 

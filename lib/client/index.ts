@@ -18,6 +18,7 @@ export type { SignalError, SignallingEventMap } from './signalling'
 export type { DisconnectDetail, ReconnectOptions, WebSocketOptions } from './transceiver'
 export type { MediaTarget, TrackKind } from './media'
 export type { FrameData } from '../protocol'
+export type { Description, RtcSignalTypes } from '../types'
 
 /** rtcpool 3.x: `new signalling.websocket(ws)`. */
 export const signalling = Signalling

@@ -2,6 +2,7 @@
 // W3C "perfect negotiation" pattern. The Pool makes one Peer per member, hands it that
 // member's rtc:sdp and rtc:candidate, and hears back through a PeerHost.
 
+import type { Description } from '../types'
 import { ManagedConnection } from './connection'
 
 /** How long a newcomer waits for a peer's first offer before offering itself (ms). */
@@ -31,7 +32,7 @@ export interface PeerOptions {
   /** The RTCPeerConnection's configuration. */
   config: RTCConfiguration
   /** Every member's description, kept by the Pool (the ManagedConnection reads its own). */
-  descriptions: ReadonlyMap<string, unknown>
+  descriptions: ReadonlyMap<string, Description>
 }
 
 /**

@@ -1,7 +1,7 @@
 // The events a Pool dispatches (`pool.events`), with rtcpool 3.x's names and shapes.
 
 import type { FrameData } from '../protocol'
-import type { IceServersResult } from '../types'
+import type { Description, IceServersResult } from '../types'
 import type { ManagedConnection } from './connection'
 import { TypedEventTarget } from './events'
 import type { SignalError } from './signalling'
@@ -12,7 +12,7 @@ export interface JoinDetail {
   id: string
   pool: string
   peers: string[]
-  descriptions: Record<string, unknown>
+  descriptions: Record<string, Description>
   /** True when this join follows a reconnection of the signalling socket. */
   rejoin: boolean
 }
@@ -51,7 +51,7 @@ export interface PoolEventMap {
   /** A peer left (detail: its ManagedConnection), or this pool closed (detail: null). */
   close: CustomEvent<ManagedConnection | null>
   /** A peer's description changed. */
-  describe: CustomEvent<{ connection: ManagedConnection, description: unknown }>
+  describe: CustomEvent<{ connection: ManagedConnection, description: Description }>
   /** The server closed the pool (`rtc:stop`). */
   stop: CustomEvent<null>
   /** A remote track arrived. */

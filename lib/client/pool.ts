@@ -4,7 +4,7 @@
 
 import { isObject, isProtocolType } from '../protocol'
 import type { FrameData, Reason } from '../protocol'
-import type { IceServer, IceServersResult } from '../types'
+import type { Description, IceServer, IceServersResult } from '../types'
 import type { ManagedConnection } from './connection'
 import { ManagedStream } from './media'
 import { Peer } from './peer'
@@ -38,7 +38,8 @@ export class Pool {
   #ice: IceServersResult | null = null
   readonly #signals: Signalling
   readonly #peers = new Map<string, Peer>()
-  readonly #descriptions = new Map<string, unknown>()
+  // Descriptions come from the server, which only server code writes: trusted to be of the declared type.
+  readonly #descriptions = new Map<string, Description>()
   #id: string | null = null
   #name: string | null = null
   #requested: string | null = null
@@ -163,7 +164,7 @@ export class Pool {
   }
 
   /** Our own description as the server reported it on join. */
-  get description (): unknown {
+  get description (): Description {
     return this.#id === null ? null : this.#descriptions.get(this.#id) ?? null
   }
 
@@ -195,7 +196,7 @@ export class Pool {
     this.#id = data.client_id
     this.#joining = false
     this.#name = typeof data.pool === 'string' ? data.pool : this.#requested
-    const descriptions = isObject(data.descriptions) ? data.descriptions : {}
+    const descriptions = (isObject(data.descriptions) ? data.descriptions : {}) as Record<string, Description>
     for (const [id, description] of Object.entries(descriptions)) this.#descriptions.set(id, description ?? null)
     // Before the peers: their connections are made with these servers.
     if (data.ice !== undefined) this.#onIce(data.ice, false)
@@ -207,7 +208,7 @@ export class Pool {
 
   #onPeer (data: FrameData): void {
     if (typeof data.id !== 'string' || data.id === this.#id) return
-    if (data.description !== undefined && data.description !== null) this.#descriptions.set(data.id, data.description)
+    if (data.description !== undefined && data.description !== null) this.#descriptions.set(data.id, data.description as Description)
     this.#addPeer(data.id, false)
   }
 
@@ -219,7 +220,7 @@ export class Pool {
   #onDescribe (data: FrameData): void {
     const id = memberId(data)
     if (typeof id !== 'string') return
-    const description = data.description ?? null
+    const description = (data.description ?? null) as Description
     if (id === this.#id) {
       this.#descriptions.set(id, description)
       return
