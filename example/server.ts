@@ -13,6 +13,7 @@ import Fastify from 'fastify'
 import rtcSignal from '../lib/index'
 import { iceConfigFromEnv } from '../lib/cli/args'
 import { describeIceServers, iceServersOption } from '../lib/cli/ice'
+import { metricsRoute } from '../lib/cli/serve'
 
 const DEFAULT_PORT = 7000
 /** This machine only; HOST=0.0.0.0 opens the demo to the network. */
@@ -42,7 +43,10 @@ async function main (): Promise<void> {
       const query = request.query as Record<string, unknown>
       return { description: { name: cleanName(query.name) } }
     },
-    iceServers
+    iceServers,
+    // Prometheus metrics at /metrics (prom-client is a devDependency of this repository), as
+    // `fastify-rtc-signal --metrics` serves them: the plugin's rtc_signal_* and Node's process_*.
+    metrics: await metricsRoute(app)
   })
 
   // Application events: any frame whose type does not start with `rtc:`. Like the seed's
@@ -60,7 +64,7 @@ async function main (): Promise<void> {
   const port = Number(process.env.PORT ?? DEFAULT_PORT)
   const host = process.env.HOST ?? DEFAULT_HOST
   await app.listen({ port, host })
-  app.log.info(`demo: open http://localhost:${port}/lobby in two tabs`)
+  app.log.info(`demo: open http://localhost:${port}/lobby in two tabs; metrics at http://localhost:${port}/metrics`)
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -63,7 +63,7 @@ export async function startServer (app: FastifyInstance, config: CliConfig): Pro
  * `--metrics`: a registry of this server's own (the plugin's metrics and Node's process metrics)
  * served at METRICS_PATH in the Prometheus text format.
  */
-async function metricsRoute (app: FastifyInstance): Promise<{ registry: import('prom-client').Registry }> {
+export async function metricsRoute (app: FastifyInstance): Promise<{ registry: import('prom-client').Registry }> {
   const promClient = await loadPromClient()
   const registry = new promClient.Registry()
   promClient.collectDefaultMetrics({ register: registry })
