@@ -4,6 +4,14 @@ import type { RawData } from 'ws'
 import type { Description, IceServersResult } from '../types'
 import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 
+/**
+ * What a connection keeps of its upgrade request for its life: the fields hooks read, and every
+ * field the app's hooks set on the request (`request.user`...), as values. Not the Node request, the
+ * reply or the HTTP response (lib/fastify/upgrade-request.ts).
+ */
+export type ConnectionRequest = Pick<FastifyRequest, 'id' | 'params' | 'query' | 'headers' | 'log' | 'ip' | 'ips' | 'hostname' | 'host' | 'protocol' | 'method' | 'url'> &
+  { readonly [field: string]: unknown }
+
 /** The part of a `ws` WebSocket the core uses; a test can hand in any object with these members. */
 export interface SocketLike {
   readonly readyState: number
@@ -64,8 +72,8 @@ export class Endpoint {
   readonly id: string = randomUUID()
   /** Trusted metadata set by server code; `null` when none. */
   description: Description = null
-  /** The upgrade request: headers, query, cookies, `request.log`. */
-  readonly request: FastifyRequest
+  /** What it keeps of its upgrade request: headers, query, params, `log`, what auth hooks set on it. */
+  readonly request: ConnectionRequest
   /** The pool named in the route path (`{prefix}/:pool`), if any: the only pool this connection may join. */
   readonly boundPool: string | null
   #pool: string | null = null
@@ -83,7 +91,7 @@ export class Endpoint {
   readonly #limits: WriteLimits
   readonly #maxBufferedBytes: number
 
-  constructor (socket: SocketLike, request: FastifyRequest, boundPool: string | null, limits: WriteLimits) {
+  constructor (socket: SocketLike, request: ConnectionRequest, boundPool: string | null, limits: WriteLimits) {
     this.#socket = socket
     this.request = request
     this.boundPool = boundPool

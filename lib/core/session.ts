@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
 import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook, type JoinHookResult } from '../options'
@@ -12,7 +12,7 @@ import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import { channels, receivedKind, sdpType, type HookFact } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
-import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
+import { Endpoint, type ConnectionRequest, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 import { RateCounter } from './rate-counter'
@@ -58,7 +58,7 @@ export class Session implements Connection {
   /** The type of the frame being handled, once parsed (for its fact). */
   #frameType: string | undefined = undefined
 
-  constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
+  constructor (ctx: SessionContext, socket: SocketLike, request: ConnectionRequest, boundPool: string | null) {
     const { rateLimit } = ctx.options
     this.#ctx = ctx
     this.#rate = rateLimit === null
