@@ -18,7 +18,7 @@ function socket (log: string[]): SocketLike {
 
 const limits: WriteLimits = { maxBufferedBytes: 1 << 20, slowReaderTimeout: 1000, clock: SYSTEM_CLOCK, slowReader () {} }
 const request = {} as unknown as ConnectionRequest
-const tick = (): Promise<void> => new Promise((resolve) => { process.nextTick(resolve) })
+const tick = (): Promise<void> => new Promise((resolve) => { setImmediate(resolve) })
 
 test('one frame in a tick is written at once; from the second on, a socket is corked until the tick ends', async (t) => {
   const a: string[] = []

