@@ -1,10 +1,10 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
 import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook, type JoinHookResult } from '../options'
 import {
-  CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
-  isSessionDescription, parseFrame, sdpMessage, clip, type ErrorContext, type FrameData, type Reason
+  CLOSE_CODES, candidateFromJson, errorMessage, frameValue, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
+  isSessionDescription, parseFrame, sdpFromJson, clip, type ErrorContext, type FrameData, type Reason
 } from '../protocol'
 import type { LeaveReason, MemberInfo } from '../types'
 import type { ClusterView, Connection } from './cluster-view'
@@ -12,7 +12,7 @@ import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import { channels, receivedKind, sdpType, type HookFact } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
-import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
+import { Endpoint, type ConnectionRequest, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
 import type { AllowsRule } from './pool-view'
 import { RateCounter } from './rate-counter'
@@ -58,7 +58,7 @@ export class Session implements Connection {
   /** The type of the frame being handled, once parsed (for its fact). */
   #frameType: string | undefined = undefined
 
-  constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
+  constructor (ctx: SessionContext, socket: SocketLike, request: ConnectionRequest, boundPool: string | null) {
     const { rateLimit } = ctx.options
     this.#ctx = ctx
     this.#rate = rateLimit === null
@@ -107,14 +107,15 @@ export class Session implements Connection {
       this.#refuse('invalid-frame', 'Binary frames are not part of the protocol: send JSON as text')
       return
     }
-    const frame = parseFrame(buffer.toString('utf8'))
+    const text = buffer.toString('utf8')
+    const frame = parseFrame(text)
     this.#frameType = frame.type
     if (isFrameError(frame)) {
       this.#refuse(frame.reason, undefined, frame.type === undefined ? {} : { type: frame.type })
       return
     }
     try {
-      this.#dispatch(frame.type, frame.data)
+      this.#dispatch(frame.type, frame.data, text)
     } catch (err) {
       this.#internalError(err)
     }
@@ -126,11 +127,11 @@ export class Session implements Connection {
     channels.frame.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, direction: 'in', kind: receivedKind(this.#frameType), bytes })
   }
 
-  #dispatch (type: string, data: FrameData): void {
+  #dispatch (type: string, data: FrameData, frameText: string): void {
     switch (type) {
       case 'rtc:sdp':
       case 'rtc:candidate':
-        this.#relay(type, data)
+        this.#relay(type, data, frameText)
         return
       case JOIN:
         this.#join(data).catch((err: unknown) => this.#internalError(err))
@@ -147,7 +148,8 @@ export class Session implements Connection {
     events.emit('event', { endpoint: this.endpoint, type, data })
   }
 
-  #relay (type: 'rtc:sdp' | 'rtc:candidate', data: FrameData): void {
+  /** The relayed frame carries the sender's own JSON text of the description or candidate, once validated (frameValue). */
+  #relay (type: 'rtc:sdp' | 'rtc:candidate', data: FrameData, frameText: string): void {
     const { id, pool } = this.endpoint
     const view = pool === null ? undefined : this.#ctx.cluster.view(pool)
     if (view === undefined) {
@@ -166,13 +168,13 @@ export class Session implements Connection {
         this.#refuse('invalid-description', undefined, { type, to })
         return
       }
-      text = sdpMessage(id, data.description)
+      text = sdpFromJson(id, frameValue(frameText, 'description', data.description))
     } else {
       if (!isCandidate(data.candidate)) {
         this.#refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
         return
       }
-      text = candidateMessage(id, data.candidate)
+      text = candidateFromJson(id, frameValue(frameText, 'candidate', data.candidate))
     }
     const target = view.members.get(to)
     if (target === undefined) {
