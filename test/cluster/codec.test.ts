@@ -2,7 +2,7 @@
 // send each other decodes to the typed unions, and anything else is refused.
 import t from 'tap'
 import {
-  decodeJoinReply, decodeLocation, decodeNodeMessage, decodePoolEvent, decodeReaped, decodeSnapshot, encodeNodeMessage
+  decodeJoinReply, decodeLocation, decodeNodeMessages, decodePoolEvent, decodeReaped, decodeSnapshot, encodeNodeMessages
 } from '../../lib/adapters/redis/codec'
 
 t.test('pool events, as the scripts write them', async (t) => {
@@ -20,12 +20,25 @@ t.test('a malformed pool event is refused', async (t) => {
 })
 
 t.test('node messages: encode and decode are inverse, frames and reasons keep their spaces', async (t) => {
-  const deliver = { type: 'deliver', target: 'peer-1', text: '{"type":"rtc:sdp","data":{"sdp":"v=0 o=- 1"}}' } as const
+  const deliver = { type: 'deliver', pool: 'lobby', target: 'peer-1', text: '{"type":"rtc:sdp","data":{"sdp":"v=0 o=- 1"}}' } as const
   const kick = { type: 'kick', target: 'peer-2', reason: 'out of here' } as const
-  t.equal(encodeNodeMessage(deliver), `dpeer-1 ${deliver.text}`, 'the wire format is unchanged')
-  t.same(decodeNodeMessage(encodeNodeMessage(deliver)), deliver)
-  t.same(decodeNodeMessage(encodeNodeMessage(kick)), kick)
-  for (const text of ['', 'd', 'dpeer', 'd frame', 'xpeer frame']) t.equal(decodeNodeMessage(text), null, JSON.stringify(text))
+  t.equal(encodeNodeMessages([deliver]), `dpeer-1 ${deliver.text}`, 'a message alone: the wire format is unchanged')
+  t.same(decodeNodeMessages(encodeNodeMessages([deliver]), 'lobby'), [deliver], 'the pool is the channel\'s')
+  t.same(decodeNodeMessages(encodeNodeMessages([kick])), [kick])
+  for (const text of ['', 'd', 'dpeer', 'd frame', 'xpeer frame']) t.same(decodeNodeMessages(text), [], JSON.stringify(text))
+})
+
+t.test('a batch of node messages: one publish, decoded in order; a broken one is refused', async (t) => {
+  const batch = [
+    { type: 'deliver', pool: 'p', target: 'a', text: '{"type":"rtc:candidate","data":{"from":"x:1","candidate":null}}' },
+    { type: 'kick', target: 'b', reason: '12:34 colons and spaces' },
+    { type: 'deliver', pool: 'p', target: 'a', text: 'ü \u2028 ✓' }
+  ] as const
+  const text = encodeNodeMessages(batch)
+  t.equal(text[0], 'b')
+  t.same(decodeNodeMessages(text, 'p'), batch)
+  t.same(decodeNodeMessages(`b5:xjunk${text.slice(1)}`, 'p'), batch, 'an unknown kind inside is skipped')
+  for (const broken of ['b9:dshort', 'bx:da b', 'b3']) t.throws(() => decodeNodeMessages(broken), broken)
 })
 
 t.test('script replies', async (t) => {
