@@ -201,7 +201,7 @@ export interface Script {
   readonly sha: string
 }
 
-function script (name: string, text: string): Script {
+export function script (name: string, text: string): Script {
   return Object.freeze({ name, text, sha: createHash('sha1').update(text).digest('hex') })
 }
 
@@ -216,3 +216,19 @@ export const SCRIPTS = Object.freeze({
   heartbeat: script('heartbeat', HEARTBEAT),
   reap: script('reap', REAP)
 })
+
+/** What running a script needs of a client (a Redis connection or a Cluster). */
+export interface ScriptClient {
+  evalsha (sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+}
+
+/** Runs a script by its SHA, loading it when the server does not have it (first use, a restart, a failover). */
+export async function runScript (client: ScriptClient, s: Script, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  try {
+    return await client.evalsha(s.sha, keys.length, ...keys, ...args)
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+    return await client.eval(s.text, keys.length, ...keys, ...args)
+  }
+}

@@ -4,7 +4,7 @@ import type { MemberInfo } from '../adapter'
 import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
 import { decodeHeartbeat, decodeJoinReply, decodeLocation, decodeNodeMessages, decodePoolEvent, decodeReaped, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
 import { RedisConnections, type ConnectionSettings } from './connection'
-import { SCRIPTS, type Script } from './scripts'
+import { SCRIPTS, runScript, type Script } from './scripts'
 
 export interface RedisTransportSettings extends ConnectionSettings {
   /** Prefix of every key and channel. */
@@ -108,9 +108,8 @@ export class RedisTransport implements Transport {
     const cmd = this.open.cmd
     if (cmd.status !== 'ready') throw this.unavailable(`connection ${cmd.status}`)
     try {
-      return await cmd.evalsha(script.sha, 0, this.prefix, ...args)
+      return await runScript(cmd, script, [], [this.prefix, ...args])
     } catch (err) {
-      if (String((err as Error).message).startsWith('NOSCRIPT')) return await cmd.eval(script.text, 0, this.prefix, ...args)
       // In flight when the connection dropped: it may or may not have run, and is not sent again.
       if (cmd.status !== 'ready') throw this.unavailable(`connection lost (${(err as Error).message})`)
       throw err
