@@ -4,6 +4,7 @@ import t from 'tap'
 import {
   decodeJoinReply, decodeLocation, decodeNodeMessages, decodePoolEvent, decodeReaped, decodeSnapshot, encodeNodeMessages
 } from '../../lib/adapters/redis/codec'
+import { keySlot, poolKeys, poolTag } from '../../lib/adapters/redis/cluster-keys'
 
 t.test('pool events, as the scripts write them', async (t) => {
   t.same(decodePoolEvent('{"t":"j","s":7,"id":"a","n":"node-1","d":{"name":"ada"}}'), { type: 'join', seq: 7, member: { id: 'a', node: 'node-1', description: { name: 'ada' } } })
@@ -53,4 +54,18 @@ t.test('script replies', async (t) => {
   t.same(decodeReaped(['n1', 2, 'n2', 0]), [{ node: 'n1', members: 2 }, { node: 'n2', members: 0 }])
   t.same(decodeLocation('3f1c:room:with:colons'), { node: '3f1c', pool: 'room:with:colons' }, 'the first colon splits')
   t.equal(decodeLocation(null), null)
+})
+
+t.test('cluster keys: a pool\'s tag keeps every key in one slot, one name one tag', async (t) => {
+  t.equal(poolTag('lobby'), 'lobby', 'a plain name is its own tag')
+  for (const name of ['a}b{c', '{x}', '}', '%41', 'ü{']) {
+    t.match(poolTag(name), /^%[0-9a-f]+$/, `${name}: braces or a leading % are hex-encoded`)
+    const k = poolKeys('rtc:', name)
+    t.equal(new Set([...k.keys, k.ev, `${k.to}node-1`].map(keySlot)).size, 1, `${name}: one slot`)
+  }
+  t.not(poolTag('%41'), poolTag('A'), 'an encoded name never equals a plain one')
+  // Reference values of Redis Cluster's CLUSTER KEYSLOT.
+  t.equal(keySlot('foo'), 12182)
+  t.equal(keySlot('{user1000}.following'), keySlot('{user1000}.followers'))
+  t.equal(keySlot('123456789'), 12739, 'CRC16/XMODEM check value mod 16384')
 })

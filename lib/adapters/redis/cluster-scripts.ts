@@ -1,4 +1,4 @@
-import { script } from './scripts'
+import { SNAPSHOT_LUA, script } from './scripts'
 
 /*
  * The Lua scripts of the Redis adapter in cluster mode (cluster-transport.ts). Each runs in one
@@ -17,7 +17,7 @@ import { script } from './scripts'
  * Each pool numbers its own events: seq is max(the shard's clock in µs, last + 1), so it only
  * grows, across failovers and when a pool is removed and made again (its hash is deleted with it).
  */
-const COMMON = `
+const COMMON = `${SNAPSHOT_LUA}
 local pk, ok, ik, nk, EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1]
 
 local function current ()
@@ -50,19 +50,7 @@ local function drop (id, only)
 end
 
 local function snapshot ()
-  local settings = redis.call('HMGET', pk, 'name', 'max', 'persistent')
-  if not settings[1] then return false end
-  local out = { settings[1], settings[2], settings[3] }
-  for _, id in ipairs(redis.call('ZRANGE', ok, 0, -1)) do
-    local node = redis.call('HGET', nk, id)
-    local desc = redis.call('HGET', ik, id)
-    if node and desc then
-      out[#out + 1] = id
-      out[#out + 1] = node
-      out[#out + 1] = desc
-    end
-  end
-  return out
+  return snapshotOf(pk, ok, ik, redis.call('HGET', pk, 'name'), function (id) return redis.call('HGET', nk, id) end)
 end
 `
 

@@ -25,7 +25,30 @@ import { createHash } from 'node:crypto'
  * replicas / Sentinel), not Redis Cluster.
  */
 
-const COMMON = `
+/**
+ * Lua shared by the standalone and the cluster scripts (cluster-scripts.ts): a pool's snapshot
+ * {name, max, persistent, id, node, description JSON, ...} in join order, or false when its hash is
+ * gone; `nodeOf(id)` finds a member's process.
+ */
+export const SNAPSHOT_LUA = `
+local function snapshotOf (pk, ok, ik, name, nodeOf)
+  local settings = redis.call('HMGET', pk, 'max', 'persistent')
+  if not settings[1] then return false end
+  local out = { name, settings[1], settings[2] }
+  for _, id in ipairs(redis.call('ZRANGE', ok, 0, -1)) do
+    local node = nodeOf(id)
+    local desc = redis.call('HGET', ik, id)
+    if node and desc then
+      out[#out + 1] = id
+      out[#out + 1] = node
+      out[#out + 1] = desc
+    end
+  end
+  return out
+end
+`
+
+const COMMON = `${SNAPSHOT_LUA}
 local P = ARGV[1]
 
 local function split (loc)
@@ -52,20 +75,10 @@ local function drop (id, pool)
 end
 
 local function snapshot (name)
-  local settings = redis.call('HMGET', P .. 'pool:' .. name, 'max', 'persistent')
-  if not settings[1] then return false end
-  local out = { name, settings[1], settings[2] }
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'order:' .. name, 0, -1)) do
+  return snapshotOf(P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, name, function (id)
     local loc = redis.call('HGET', P .. 'loc', id)
-    local desc = redis.call('HGET', P .. 'info:' .. name, id)
-    if loc and desc then
-      local node = split(loc)
-      out[#out + 1] = id
-      out[#out + 1] = node
-      out[#out + 1] = desc
-    end
-  end
-  return out
+    return loc and split(loc)
+  end)
 end
 `
 
