@@ -4,7 +4,7 @@ import type { MemberInfo } from '../adapter'
 import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
 import { decodeJoinReply, decodePoolEvent, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
 import { loadIoredis, waitReady } from './connection'
-import { nodeKeys, poolKeys, registryKeys, type PoolKeys } from './cluster-keys'
+import { keySlot, nodeKeys, poolKeys, registryKeys, type PoolKeys } from './cluster-keys'
 import { CLUSTER_SCRIPTS } from './cluster-scripts'
 import { ShardSubscriber, type RedisNodeClient, type SlotMap } from './cluster-subscriber'
 import { runScript, type Script, type ScriptClient } from './scripts'
@@ -48,6 +48,7 @@ interface Route {
 }
 
 const noop = (): void => {}
+const MAX_CACHED_POOLS = 10_000
 
 /**
  * The cluster transport on Redis Cluster (or Valkey cluster): every key and both channels of a
@@ -67,6 +68,8 @@ export class RedisClusterTransport implements Transport {
   private nodeChannel = ''
   private owned = false
   private readonly listeners: Array<[string, (...args: any[]) => void]> = []
+  /** Pool -> its `to:` channel prefix and slot, for the relay's hot path (bounded: cleared when full). */
+  private readonly frameChannels = new Map<string, { prefix: string, slot: number }>()
 
   constructor (private readonly settings: ClusterTransportSettings) {
     this.registry = registryKeys(settings.prefix)
@@ -184,21 +187,43 @@ export class RedisClusterTransport implements Transport {
     await this.shards.resubscribe()
   }
 
-  /** One SPUBLISH per pool of the batch (its frames go through its shard), kicks on the process's own channel. */
+  /**
+   * One SPUBLISH per master the batch's pools live on (kicks: on the process's own channel). A
+   * group goes out on the `to:` channel of its first pool: the target follows that pool (its member
+   * is there), and its subscriber connection to that master carries the other pools' events too,
+   * so each frame still arrives after the events it follows from, as Redis executed them.
+   */
   publish (node: string, messages: readonly NodeMessage[]): Promise<unknown> {
     const cmd = this.open
-    const byChannel = new Map<string, NodeMessage[]>()
+    const groups = new Map<string, { channel: string, list: NodeMessage[] }>()
     for (const m of messages) {
-      const channel = m.type === 'deliver' ? poolKeys(this.settings.prefix, m.pool).to + node : nodeKeys(this.settings.prefix, node).channel
-      const list = byChannel.get(channel)
-      if (list === undefined) byChannel.set(channel, [m])
-      else list.push(m)
+      let master = '~kick'
+      let channel = nodeKeys(this.settings.prefix, node).channel
+      if (m.type === 'deliver') {
+        const to = this.frameChannel(m.pool)
+        channel = to.prefix + node
+        master = cmd.slots[to.slot]?.[0] ?? channel
+      }
+      const group = groups.get(master)
+      if (group === undefined) groups.set(master, { channel, list: [m] })
+      else group.list.push(m)
     }
-    if (byChannel.size === 1) {
-      const [[channel, list]] = byChannel
+    if (groups.size === 1) {
+      const [{ channel, list }] = groups.values()
       return cmd.spublish(channel, encodeNodeMessages(list))
     }
-    return Promise.all(Array.from(byChannel, ([channel, list]) => cmd.spublish(channel, encodeNodeMessages(list))))
+    return Promise.all(Array.from(groups.values(), ({ channel, list }) => cmd.spublish(channel, encodeNodeMessages(list))))
+  }
+
+  private frameChannel (pool: string): { prefix: string, slot: number } {
+    let to = this.frameChannels.get(pool)
+    if (to === undefined) {
+      if (this.frameChannels.size >= MAX_CACHED_POOLS) this.frameChannels.clear()
+      const prefix = poolKeys(this.settings.prefix, pool).to
+      to = { prefix, slot: keySlot(prefix) }
+      this.frameChannels.set(pool, to)
+    }
+    return to
   }
 
   // ---------------------------------------------------------------------------------------------
