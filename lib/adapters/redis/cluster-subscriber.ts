@@ -4,7 +4,7 @@ import { keySlot } from './cluster-keys'
 /** A connection to one master, as ioredis gives it (cluster.nodes('master')). */
 export interface RedisNodeClient {
   readonly status: string
-  readonly options: { host: string, port: number }
+  readonly options: { host?: string, port?: number }
   duplicate (override?: Record<string, unknown>): RedisNodeClient
   on (event: string, listener: (...args: any[]) => void): unknown
   removeAllListeners (): unknown
@@ -111,6 +111,12 @@ export class ShardSubscriber {
     const key = this.ownerOf(channels[0])
     const shard = this.shard(key)
     for (const channel of channels) {
+      const old = this.owners.get(channel)
+      const before = old === undefined || old === key ? undefined : this.shards.get(old)
+      if (before !== undefined) {
+        before.channels.delete(channel)
+        this.dropIfIdle(old as string, before)
+      }
       this.owners.set(channel, key)
       shard.channels.add(channel)
     }
@@ -187,15 +193,6 @@ export class ShardSubscriber {
       bySlot.get(slot)?.push(channel) ?? bySlot.set(slot, [channel])
     }
     for (const channels of bySlot.values()) {
-      const old = this.owners.get(channels[0])
-      const key = this.map.slots[keySlot(channels[0])]?.[0]
-      if (old !== undefined && key !== undefined && old !== key) {
-        const shard = this.shards.get(old)
-        if (shard !== undefined) {
-          for (const c of channels) shard.channels.delete(c)
-          this.dropIfIdle(old, shard)
-        }
-      }
       try {
         await this.subscribeOn(channels)
       } catch (err) {

@@ -15,9 +15,10 @@ export interface RedisClusterClient extends ScriptClient, SlotMap {
   readonly status: string
   readonly isCluster: boolean
   duplicate (...args: any[]): unknown
-  nodes (role: 'master'): Array<RedisNodeClient & { scan (cursor: string, ...args: Array<string | number>): Promise<[string, string[]]> }>
+  nodes (role: 'master'): Array<RedisNodeClient & { call (command: string, ...args: Array<string | number>): Promise<unknown> }>
+  /** For commands with options (SET ... GET), typed loosely by ioredis. */
+  call (command: string, ...args: Array<string | number>): Promise<unknown>
   spublish (channel: string, message: string): Promise<unknown>
-  set (key: string, value: string, ...args: Array<string | number>): Promise<string | null>
   get (key: string): Promise<string | null>
   del (...keys: string[]): Promise<number>
   exists (key: string): Promise<number>
@@ -291,7 +292,7 @@ export class RedisClusterTransport implements Transport {
     for (const master of cmd.nodes('master')) {
       let cursor = '0'
       do {
-        const [next, keys] = await master.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+        const [next, keys] = await master.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 500) as [string, string[]]
         cursor = next
         for (const key of keys) {
           const name = await cmd.hget(key, 'name')
@@ -324,14 +325,14 @@ export class RedisClusterTransport implements Transport {
     const cmd = this.open
     const { nodes, epoch } = this.registry
     const [previous, registered, current] = await Promise.all([
-      cmd.set(nodeKeys(this.settings.prefix, node).alive, '1', 'PX', ttl, 'GET'),
+      cmd.call('SET', nodeKeys(this.settings.prefix, node).alive, '1', 'PX', ttl, 'GET'),
       cmd.sismember(nodes, node),
       cmd.get(epoch)
     ])
     if (registered !== 1) await cmd.sadd(nodes, node)
     let value = current
     if (value === null) {
-      await cmd.set(epoch, epochCandidate, 'NX')
+      await cmd.call('SET', epoch, epochCandidate, 'NX')
       value = await cmd.get(epoch)
     }
     return { known: previous !== null && registered === 1, epoch: String(value), seq: null }
