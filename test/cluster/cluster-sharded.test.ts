@@ -95,6 +95,8 @@ function chaos ({ procs, prefix, urls, open }: Suite, cluster: () => RedisCluste
         tt.same(numbers, [...numbers].sort((x, y) => x - y), `frames from ${from.slice(0, 8)} to ${c.id.slice(0, 8)} in order (rule 4), gaps allowed`)
       }
       tt.notOk(c.received.some((m) => m.type === 'rtc:close'), 'no member was announced closed')
+      const peers = c.received.filter((m) => m.type === 'rtc:peer').map((m) => m.data.id)
+      tt.equal(new Set(peers).size, peers.length, 'no member was announced twice')
     }
     for (const p of procs.slice(0, 3)) {
       const info = await p.call('get', pool)

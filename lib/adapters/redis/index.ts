@@ -71,8 +71,9 @@ function positiveInteger (name: string, value: unknown, fallback: number): numbe
 
 /**
  * The Redis adapter: every process registered with `adapter: redisAdapter({ url })` on the same
- * Redis server (and prefix) serves the same pools. ioredis is loaded only when `url` is used, at
- * registration. Options are checked here, when it is called.
+ * Redis server (and prefix) serves the same pools; with `cluster` (or an ioredis Cluster as
+ * `client`), the same on Redis Cluster (cluster-transport.ts). ioredis is loaded only when `url`
+ * or `cluster` is used, at registration. Options are checked here, when it is called.
  */
 export function redisAdapter (opts: RedisAdapterOptions = {}): Adapter {
   if (typeof opts !== 'object' || opts === null) throw new errors.FST_RTC_INVALID_OPTION('redisAdapter', 'expected an options object')
