@@ -68,6 +68,8 @@ function chaos ({ procs, prefix, urls, open }: Suite, cluster: () => RedisCluste
     }
     const slot = await slotOf(`${prefix}{${pool}}pool`)
     const load = relayLoad(members)
+    const flowing = await Promise.all(members.map((c) => until(c, () => [...loadReceived(c).values()].every((n) => n.length >= 5) && loadReceived(c).size === members.length - 1, 20_000)))
+    tt.ok(flowing.every(Boolean), 'relay is flowing between every pair before the disruption')
     const what = await disrupt(slot)
     // Relay works again: a frame from each member to each other arrives (those of the gap may not).
     const done = Promise.all(members.map(async (to) => {
