@@ -23,8 +23,8 @@ export interface ClusterOptions {
  * Makes every process that shares one backend (a Transport) one signalling cluster.
  *
  * - Membership lives in the backend and changes only through atomic operations (the member limit
- *   holds cluster-wide), each of which numbers its event from one counter and publishes it on the
- *   pool's channel in the same step.
+ *   holds cluster-wide), each of which numbers its event (from one counter, or one per pool) and
+ *   publishes it on the pool's channel in the same step.
  * - Every change is applied to this process's views from the ordered stream (EventStream): an
  *   operation started here resolves once its own event has come back (or, when the stream is down,
  *   is applied directly). Joins: PendingJoins. Frames for local members come through the same

@@ -3,7 +3,7 @@ import type { Adapter, AdapterHost, MemberInfo } from '../adapter'
 
 /*
  * What the cluster core (ClusterAdapter) needs from a backend: atomic membership operations that
- * number their events from one counter, a channel per pool that carries those events in order, a
+ * number their events (one counter, or one per pool), a channel per pool that carries those events in order, a
  * channel per process for relay, and liveness keys. Redis is one backend (../redis/transport.ts);
  * ordering, pending joins, resync and liveness live in this folder and are the same for every one.
  *
@@ -17,7 +17,7 @@ export type PoolInfo = NonNullable<Awaited<ReturnType<Adapter['pool']>>>
 /** This process's view of a pool, as the host keeps it. */
 export type View = NonNullable<ReturnType<AdapterHost['view']>>
 
-/** A pool as the backend holds it, at event `seq` of the cluster's counter. */
+/** A pool as the backend holds it, at event `seq` of its counter. */
 export interface Snapshot {
   seq: number
   settings: PoolSettings
@@ -25,7 +25,7 @@ export interface Snapshot {
   members: MemberInfo[]
 }
 
-/** A membership change, numbered from the cluster's one counter (stream order is `seq` order). */
+/** A membership change, numbered from the counter of the cluster or of the pool (a pool's stream order is `seq` order). */
 export type PoolEvent =
   | { type: 'join', seq: number, member: MemberInfo }
   | { type: 'leave', seq: number, id: string }
