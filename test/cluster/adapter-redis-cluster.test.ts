@@ -42,7 +42,7 @@ if (missing !== null) {
   })
 
   t.test('an ioredis Cluster given as client: cluster mode; the client stays the caller\'s', async (t) => {
-    const client = new Cluster((cluster as RedisCluster).nodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 0 } })
+    const client = new Cluster((cluster as RedisCluster).nodes, { enableOfflineQueue: false, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, redisOptions: { maxRetriesPerRequest: 0 } })
     t.teardown(() => client.disconnect())
     const prefix = `given-${randomUUID()}:`
     const one = await listen(t, { privatePools: false, adapter: redisAdapter({ client, prefix }) })

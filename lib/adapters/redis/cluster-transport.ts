@@ -100,10 +100,14 @@ export class RedisClusterTransport implements Transport {
     let cmd = this.settings.client
     if (cmd === undefined) {
       const { Cluster } = await loadIoredis()
-      // As for one server (connection.ts): no offline queue, no retry of a command in flight.
+      // As for one server (connection.ts): no offline queue, and a command in flight when its
+      // master's connection closes (or the cluster is down) fails instead of being sent again
+      // after the failover: a relayed frame sent again then would arrive after newer ones.
       cmd = new Cluster(this.settings.nodes, {
         enableOfflineQueue: false,
         enableAutoPipelining: true,
+        retryDelayOnFailover: 0,
+        retryDelayOnClusterDown: 0,
         redisOptions: { maxRetriesPerRequest: 0, protocol: 2, connectionName: `rtc-cmd-${node}` }
       }) as RedisClusterClient
       this.owned = true

@@ -39,7 +39,10 @@ export interface RedisAdapterOptions {
   /**
    * Redis Cluster (or Valkey cluster, 7.0 or later: sharded pub/sub) instead of one server: some of
    * its nodes, to discover it from. Each pool's keys and channels live in one hash slot, so pools
-   * spread over the shards. An ioredis `Cluster` given as `client` selects cluster mode too.
+   * spread over the shards. An ioredis `Cluster` given as `client` selects cluster mode too:
+   * create it with `enableOfflineQueue: false, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0,
+   * redisOptions: { maxRetriesPerRequest: 0 }`, as the adapter does for its own, or frames in
+   * flight during a failover may be sent again after newer ones.
    */
   cluster?: Array<{ host: string, port: number }>
   /**
