@@ -181,7 +181,7 @@ export class Session implements Connection {
       this.#refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
       return
     }
-    if (!this.#ctx.cluster.relay(target, text)) {
+    if (!this.#ctx.cluster.relay(target, text, view.name)) {
       this.#refuse('peer-busy', undefined, { type, to })
       return
     }
