@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { redisAdapter } from '../../lib/index'
+import diagnostics from 'node:diagnostics_channel'
+import { CHANNELS, redisAdapter } from '../../lib/index'
 import type { ClusterAdapter } from '../../lib/adapters/cluster/adapter'
 import type { ClusterState } from '../../lib/adapters/cluster/state'
 import { SCRIPTS } from '../../lib/adapters/redis/scripts'
@@ -93,8 +94,17 @@ if (missing !== null) {
     await b.join('q')
     await a.expect('rtc:peer')
     const back = transition(adapterOne, 'recovering', 'live')
+    const lost = new Promise<Record<string, any>>((resolve) => {
+      const seen = (fact: any): void => {
+        if (fact.node !== one.app.rtcPools.node) return
+        diagnostics.unsubscribe(CHANNELS.adapter, seen)
+        resolve(fact)
+      }
+      diagnostics.subscribe(CHANNELS.adapter, seen)
+    })
     t.equal(await killConnections(one.app.rtcPools.node), 2, 'both connections of process one killed')
     await back // reconnected and resynced
+    t.match(await lost, { op: 'connection', error: { message: 'lost Redis' } }, 'the outage is published on the adapter channel (adapter_errors_total{op="connection"})')
     b.send('rtc:candidate', { for: a.id, candidate: null })
     t.same(await a.next(), { type: 'rtc:candidate', data: { from: b.id, candidate: null } }, 'relay from b reaches a again')
     a.send('rtc:sdp', { to: b.id, description: SDP })

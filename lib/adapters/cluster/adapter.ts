@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
+import { publishAdapterError } from '../../core/diagnostics'
 import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from '../adapter'
 import { applyInbound, type ApplyContext } from './apply'
 import { Channels } from './channels'
@@ -78,7 +79,14 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     this.node = host.node
     this.log = host.log.child({ adapter: transport.name.toLowerCase() })
     // `applying` (below) is complete before anything can arrive: connect() comes last.
-    this.stream = new EventStream((item) => applyInbound(applying, item), this.log, STREAM_WAIT_MS)
+    this.stream = new EventStream((item) => {
+      try {
+        applyInbound(applying, item)
+      } catch (err) {
+        publishAdapterError(this.node, 'apply', err) // the stream logs it and goes on
+        throw err
+      }
+    }, this.log, STREAM_WAIT_MS)
     this.channels = new Channels(transport, host, (pool) => this.stream.forget(pool))
     this.joins = new PendingJoins({
       host,
@@ -157,6 +165,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     } else if (state === 'live' || state === 'resyncing') {
       this.lifecycle.to('down', 'connection lost')
       this.log.error({ dropped: this.relay.droppedSoFar }, `rtc: lost ${this.transport.name}: serving local members only, refusing joins and dropping relay to other processes until it is back`)
+      publishAdapterError(this.node, 'connection', new Error(`lost ${this.transport.name}`))
       // Nothing more will come back through the stream: finish what waits for it.
       this.stream.abandon()
       this.joins.settle()
@@ -229,6 +238,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
           if (seq > 0) await this.applied(pool, seq)
         } catch (err) {
           this.log.warn({ err, pool, peer: id }, `rtc: could not remove a member in ${this.transport.name} (it is removed when ${this.transport.name} is back)`)
+          publishAdapterError(this.node, 'leave', err)
         }
       }
       // Applied here whether or not its event came back (a no-op when the stream applied it), and
