@@ -7,6 +7,8 @@ export interface RedisNodeClient {
   readonly options: { host?: string, port?: number }
   duplicate (override?: Record<string, unknown>): RedisNodeClient
   on (event: string, listener: (...args: any[]) => void): unknown
+  removeListener (event: string, listener: (...args: any[]) => void): unknown
+  connect (): Promise<void>
   removeAllListeners (): unknown
   ssubscribe (...channels: string[]): Promise<unknown>
   sunsubscribe (...channels: string[]): Promise<unknown>

@@ -128,7 +128,15 @@ export class RedisClusterTransport implements Transport {
       if (this.ready) listener.ready()
     })
     try {
-      await waitReady(cmd, this.settings.connectTimeout, `Redis Cluster (${this.settings.client === undefined ? this.settings.nodes.map((n) => `${n.host}:${n.port}`).join(', ') : 'the given client'})`)
+      const what = `Redis Cluster (${this.settings.client === undefined ? this.settings.nodes.map((n) => `${n.host}:${n.port}`).join(', ') : 'the given client'})`
+      await waitReady(cmd, this.settings.connectTimeout, what)
+      // 'ready' means the slots are known; ioredis opens each master's connection on its first
+      // command. Without an offline queue, a second command sent while that connection is opening
+      // fails ("Connection is closed"): open them all now (a given client may lack auto-pipelining).
+      await Promise.all(cmd.nodes('master').map(async (n) => {
+        if (n.status === 'wait') await n.connect()
+        else await waitReady(n, this.settings.connectTimeout, `${what}: ${n.options.host ?? '?'}:${n.options.port ?? '?'}`)
+      }))
       this.shards = new ShardSubscriber(cmd, log, {
         message: (channel, text) => this.route(channel, text, listener, log),
         lost: () => listener.down(),
