@@ -7,6 +7,7 @@ import { checkDescription } from './description'
 import { channels, type HookFact } from './diagnostics'
 import type { Endpoint } from './endpoint'
 import type { AllowsRule } from './pool-view'
+import type { Resumable } from './resume'
 import type { SessionContext } from './session'
 
 export const JOIN = 'rtc:join'
@@ -24,6 +25,8 @@ export interface AdmissionHost {
   admitted (): void
   /** Leaves the pool (a socket that closed while the adapter admitted it). */
   leave (reason: LeaveReason): Promise<void>
+  /** A new resume state for a join with `resume: true`; null when the server does not resume. */
+  resumable (): Resumable | null
 }
 
 /**
@@ -74,6 +77,7 @@ export class Admission {
       this.#host.refuse('join-denied', `This connection is bound to pool "${clip(endpoint.boundPool)}" by its URL`, { type: JOIN, pool: requested })
       return
     }
+    endpoint.setResumable(data.resume === true ? this.#host.resumable() : null)
     await this.run(() => this.#admit(requested))
   }
 
@@ -125,12 +129,13 @@ export class Admission {
 
   /**
    * The pool to join as the join hook maps it, or null when the hook refused (answered here with
-   * `join-denied`, in the context of the frame `type`).
+   * `join-denied`, in the context of the frame `type`). For a resume, `member` is the suspended
+   * member's endpoint, which the hook is shown; only a refusal counts then (no mapping, no description).
    */
-  async askHook (requested: string, type: string): Promise<string | null> {
+  async askHook (requested: string, type: string, member?: Endpoint): Promise<string | null> {
     const hook = this.#ctx.options.joinHook
     if (hook === null) return requested
-    const { endpoint } = this.#host
+    const endpoint = member ?? this.#host.endpoint
     const refuse = (message?: string): null => {
       this.#host.refuse('join-denied', message, { type, pool: requested })
       return null
@@ -138,7 +143,7 @@ export class Admission {
     let result
     const started = performance.now()
     try {
-      result = await this.#callHook(hook, requested)
+      result = await this.#callHook(hook, requested, endpoint)
       this.#hookAnswered('join-hook', requested, result === HOOK_TIMED_OUT ? 'timeout' : result === false ? 'denied' : 'allowed', started)
     } catch (err) {
       this.#hookAnswered('join-hook', requested, 'error', started)
@@ -153,7 +158,7 @@ export class Admission {
       return refuse(`the join hook did not answer within ${ms} ms`)
     }
     if (result === false) return refuse()
-    if (typeof result !== 'object' || result === null) return requested
+    if (typeof result !== 'object' || result === null || member !== undefined) return requested
     let pool = requested
     if (result.pool !== undefined) {
       if (!isPoolName(result.pool, this.#ctx.options.maxPoolNameLength)) {
@@ -187,15 +192,15 @@ export class Admission {
   }
 
   /** The hook's answer, or HOOK_TIMED_OUT when it has none within joinHookTimeout (a late one is then ignored). */
-  async #callHook (hook: JoinHook, requested: string): Promise<JoinHookResult | typeof HOOK_TIMED_OUT> {
+  async #callHook (hook: JoinHook, requested: string, endpoint: Endpoint): Promise<JoinHookResult | typeof HOOK_TIMED_OUT> {
     const { clock, options } = this.#ctx
     let timer: TimerHandle | undefined
     const timeout = new Promise<typeof HOOK_TIMED_OUT>((resolve) => {
       timer = unrefTimeout(clock, () => resolve(HOOK_TIMED_OUT), options.joinHookTimeout)
     })
     try {
-      const { endpoint } = this.#host
-      return await Promise.race([hook(endpoint.request, { pool: requested, endpoint }), timeout])
+      // The request is this connection's (a resume's hook sees the new socket's request).
+      return await Promise.race([hook(this.#host.endpoint.request, { pool: requested, endpoint }), timeout])
     } finally {
       clock.clearTimeout(timer as TimerHandle)
     }

@@ -15,6 +15,8 @@ import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
 import { RateCounter } from './rate-counter'
+import type { Resumes } from './resume'
+import { resume, type ResumeHost } from './resume-session'
 
 /** What every session of one server shares. */
 export interface SessionContext {
@@ -30,9 +32,14 @@ export interface SessionContext {
   readonly unknownPools: Set<string>
   /** Each member's ICE servers; null when the `iceServers` option is not set. */
   readonly ice: IceRefresh | null
+  /** Resumable members by token; null when the `resume` option is false. */
+  readonly resumes: Resumes | null
 }
 
 const COMPLETED = Promise.resolve()
+const RESUME = 'rtc:resume'
+/** The close code ws reports for a close frame without a code (RFC 6455, 7.1.5). */
+const NO_STATUS = 1005
 
 /**
  * One socket's life, from the upgrade to the close: every frame it sends goes through the
@@ -44,6 +51,14 @@ export class Session implements Connection {
   readonly #ctx: SessionContext
   readonly #rate: RateCounter | null
   readonly #admission: Admission
+  /** The socket this session listens to: null once handed over (a resume) or given up (suspended). */
+  #socket: SocketLike | null
+  /** Frames received on this socket (an rtc:resume is valid only as the first). */
+  #handled = 0
+  /** The server decided this connection's end (kick, limits, errors): it is not suspended. */
+  #final = false
+  /** Its socket is gone and it waits for a resume (in the cluster view's suspended members). */
+  #suspended = false
   /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
   #joinTimer: TimerHandle | null = null
   /** The type of the frame being handled, once parsed (for its fact). */
@@ -60,17 +75,12 @@ export class Session implements Connection {
       endpoint,
       refuse: (reason, message, context) => { this.#refuse(reason, message, context) },
       admitted: () => { this.#clearJoinTimer() },
-      leave: (reason) => this.leave(reason)
+      leave: (reason) => this.leave(reason),
+      resumable: () => ctx.resumes?.create(this) ?? null
     })
     ctx.cluster.add(this)
-    socket.on('message', (data, isBinary) => {
-      this.#onMessage(data, isBinary)
-      if (channels.frame.hasSubscribers) this.#received(data)
-      this.#frameType = undefined
-    })
-    socket.on('pong', () => this.#onPong())
-    socket.on('error', (err) => request.log.debug({ err, peer: endpoint.id }, 'rtc: socket error'))
-    socket.on('close', (code) => this.#onClose(code))
+    this.#socket = socket
+    this.#bind(socket)
     if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: ctx.cluster.node, event: 'open', peer: endpoint.id, pool: boundPool })
@@ -78,6 +88,19 @@ export class Session implements Connection {
 
   get #log (): FastifyBaseLogger {
     return this.endpoint.request.log
+  }
+
+  /** Listens to `socket`'s events for as long as it is this session's socket. */
+  #bind (socket: SocketLike): void {
+    socket.on('message', (data, isBinary) => {
+      if (socket !== this.#socket) return
+      this.#onMessage(data, isBinary)
+      if (channels.frame.hasSubscribers) this.#received(data)
+      this.#frameType = undefined
+    })
+    socket.on('pong', () => { if (socket === this.#socket) this.#onPong() })
+    socket.on('error', (err) => this.#log.debug({ err, peer: this.endpoint.id }, 'rtc: socket error'))
+    socket.on('close', (code) => { if (socket === this.#socket) this.#onClose(code) })
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -124,6 +147,7 @@ export class Session implements Connection {
   }
 
   #dispatch (type: string, data: FrameData): void {
+    const first = this.#handled++ === 0
     switch (type) {
       case 'rtc:sdp':
       case 'rtc:candidate':
@@ -131,6 +155,10 @@ export class Session implements Connection {
         return
       case JOIN:
         this.#admission.join(data).catch((err: unknown) => this.#internalError(err))
+        return
+      case RESUME:
+        if (first) resume(this, this.#resumeHost, data).catch((err: unknown) => this.#internalError(err))
+        else this.#refuse('invalid-frame', 'rtc:resume is only valid as the first frame on a connection', { type })
         return
     }
     if (isProtocolType(type)) {
@@ -200,18 +228,101 @@ export class Session implements Connection {
     return this.#ctx.adapter.leave(pool, endpoint.id)
   }
 
-  /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. */
+  /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. A suspended member just leaves. */
   drop (reason: LeaveReason, code: number, text: string, terminate = false): void {
+    if (this.#suspended) {
+      this.#end(reason)
+      return
+    }
     if (this.endpoint.closed) return
+    this.#final = true
     this.endpoint.close(code, text, terminate)
     queueMicrotask(() => { this.#leaveLogged(reason) })
   }
 
-  /** Heartbeat tick: terminates a socket that did not answer the last ping, pings the others. */
+  /** Heartbeat tick: terminates a socket that did not answer the last ping (a resumable member is suspended), pings the others. */
   beat (): void {
     if (this.endpoint.closed || this.endpoint.ping()) return
     this.#log.info({ peer: this.endpoint.id }, 'rtc: heartbeat missed, terminating')
-    this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
+    if (this.resumable) {
+      this.endpoint.terminate()
+      this.suspend()
+    } else {
+      this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
+    }
+  }
+
+  /** A member that joined with `resume: true`, still in its pool, not suspended: its socket may end without it leaving. */
+  get resumable (): boolean {
+    return !this.#suspended && !this.#final && this.endpoint.pool !== null && this.endpoint.resumable?.counting === true
+  }
+
+  /** Its socket is gone: the member stays in its pool, frames to it are held, for resume.graceMs. */
+  suspend (): void {
+    const { endpoint } = this
+    const { cluster, clock, events } = this.#ctx
+    const resumable = endpoint.resumable
+    const pool = endpoint.pool
+    if (!this.resumable || resumable === null || pool === null) return
+    this.#suspended = true
+    this.#socket = null
+    this.#clearJoinTimer()
+    endpoint.markClosed()
+    cluster.suspend(this)
+    const expire = (): void => { this.#end('resume-expired') }
+    resumable.suspend(clock, expire, expire)
+    this.#log.info({ peer: endpoint.id, pool }, 'rtc: suspended')
+    if (channels.resume.hasSubscribers) channels.resume.publish({ node: cluster.node, event: 'suspend', peer: endpoint.id, pool, result: null, replayed: 0 })
+    events.emit('suspend', { endpoint, pool, id: endpoint.id })
+  }
+
+  /** A suspended member leaves for good. */
+  #end (reason: LeaveReason): void {
+    if (!this.#suspended) return
+    this.#suspended = false
+    this.#final = true
+    this.#ctx.cluster.unsuspend(this, false)
+    if (reason === 'resume-expired' && channels.resume.hasSubscribers) {
+      channels.resume.publish({ node: this.#ctx.cluster.node, event: 'expire', peer: this.endpoint.id, pool: this.endpoint.pool, result: null, replayed: 0 })
+    }
+    this.#leaveLogged(reason)
+  }
+
+  /** What the resume procedure (lib/core/resume-session.ts) may do with this session. */
+  get #resumeHost (): ResumeHost {
+    return {
+      ctx: this.#ctx,
+      socket: this.#socket,
+      admission: this.#admission,
+      refuse: (reason, message, context) => { this.#refuse(reason, message, context) },
+      drop: (code, text) => { this.drop('error', code, text) },
+      handOver: () => {
+        this.#clearJoinTimer()
+        this.#socket = null
+        this.endpoint.markClosed()
+        this.#ctx.cluster.remove(this.endpoint.id)
+      }
+    }
+  }
+
+  /** @internal A resume: the suspended member goes on on `socket`. */
+  adopt (socket: SocketLike, request: FastifyRequest): void {
+    this.endpoint.rebind(socket, request)
+    this.#socket = socket
+    this.#handled = 1
+    this.#suspended = false
+    this.#bind(socket)
+    this.#ctx.cluster.unsuspend(this, true)
+  }
+
+  /** @internal A resume failed for this suspended member (its token was used, or the join hook refused it): it leaves. */
+  fail (): void {
+    this.#end('resume-failed')
+  }
+
+  /** @internal Suspended, waiting for a resume. */
+  get suspended (): boolean {
+    return this.#suspended
   }
 
   /** `joinTimeout` passed without a join: a socket that only holds a connection open is let go. */
@@ -230,11 +341,21 @@ export class Session implements Connection {
 
   #onClose (code: number): void {
     this.#clearJoinTimer()
+    // A socket that ends without a clean close (a close frame with 1000, 1001 or no code) nor a server decision: suspended.
+    if (code !== CLOSE_CODES.normal && code !== CLOSE_CODES.goingAway && code !== NO_STATUS && this.resumable) {
+      this.suspend()
+      this.#publishClosed(code)
+      return
+    }
     this.endpoint.markClosed()
     this.#ctx.cluster.remove(this.endpoint.id)
+    this.#publishClosed(code)
+    this.#leaveLogged('closed')
+  }
+
+  #publishClosed (code: number): void {
     this.#log.debug({ peer: this.endpoint.id, code }, 'rtc: disconnected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: this.#ctx.cluster.node, event: 'close', peer: this.endpoint.id, code })
-    this.#leaveLogged('closed')
   }
 
   #onPong (): void {
