@@ -66,9 +66,12 @@ export async function resume (session: Session, host: ResumeHost, data: FrameDat
     member.terminate()
     owner.suspend()
   }
-  if (found.after(received) === null) {
+  const failed = (): void => {
     found.take()
-    owner.fail()
+    owner.end('resume-failed').catch((err: unknown) => ctx.log.error({ err }, 'rtc: leave failed'))
+  }
+  if (found.after(received) === null) {
+    failed()
     fail('frames-lost', member.id, pool)
     return
   }
@@ -81,15 +84,13 @@ export async function resume (session: Session, host: ResumeHost, data: FrameDat
   }
   if (session.endpoint.closed || host.socket === null) return // the new socket went meanwhile: the token is still good
   if (allowed === null) {
-    found.take()
-    owner.fail()
+    failed()
     fail('denied', member.id, pool)
     return
   }
   const frames = found.ended || !owner.suspended ? null : found.after(received)
   if (frames === null) {
-    found.take()
-    owner.fail()
+    failed()
     fail(found.ended ? 'expired' : 'frames-lost', member.id, pool)
     return
   }

@@ -231,7 +231,7 @@ export class Session implements Connection {
   /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. A suspended member just leaves. */
   drop (reason: LeaveReason, code: number, text: string, terminate = false): void {
     if (this.#suspended) {
-      this.#end(reason)
+      this.end(reason).catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed'))
       return
     }
     if (this.endpoint.closed) return
@@ -269,23 +269,37 @@ export class Session implements Connection {
     this.#clearJoinTimer()
     endpoint.markClosed()
     cluster.suspend(this)
-    const expire = (): void => { this.#end('resume-expired') }
+    const expire = (): void => { this.end('resume-expired').catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed')) }
     resumable.suspend(clock, expire, expire)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: suspended')
     if (channels.resume.hasSubscribers) channels.resume.publish({ node: cluster.node, event: 'suspend', peer: endpoint.id, pool, result: null, replayed: 0 })
     events.emit('suspend', { endpoint, pool, id: endpoint.id })
   }
 
-  /** A suspended member leaves for good. */
-  #end (reason: LeaveReason): void {
-    if (!this.#suspended) return
+  /** @internal A suspended member leaves for good (its grace period ended, its resume failed, it was kicked, the server closes). */
+  end (reason: LeaveReason): Promise<void> {
+    if (!this.#suspended) return COMPLETED
     this.#suspended = false
     this.#final = true
     this.#ctx.cluster.unsuspend(this, false)
     if (reason === 'resume-expired' && channels.resume.hasSubscribers) {
       channels.resume.publish({ node: this.#ctx.cluster.node, event: 'expire', peer: this.endpoint.id, pool: this.endpoint.pool, result: null, replayed: 0 })
     }
-    this.#leaveLogged(reason)
+    return this.leave(reason)
+  }
+
+  /**
+   * Drain: the queued frames go first, then the close: 1012 for a resumable member (suspended when
+   * the socket has closed, as any abnormal end), 1001 for others (they leave now).
+   */
+  shutdown (): Promise<void> {
+    if (this.resumable) {
+      this.endpoint.close(CLOSE_CODES.serviceRestart, 'service restart')
+      return COMPLETED
+    }
+    this.#final = true
+    this.endpoint.close(CLOSE_CODES.goingAway, 'server shutting down')
+    return this.leave('shutdown')
   }
 
   /** What the resume procedure (lib/core/resume-session.ts) may do with this session. */
@@ -313,11 +327,6 @@ export class Session implements Connection {
     this.#suspended = false
     this.#bind(socket)
     this.#ctx.cluster.unsuspend(this, true)
-  }
-
-  /** @internal A resume failed for this suspended member (its token was used, or the join hook refused it): it leaves. */
-  fail (): void {
-    this.#end('resume-failed')
   }
 
   /** @internal Suspended, waiting for a resume. */
