@@ -1,7 +1,8 @@
-import { CLOSE_CODES, resumedMessage, type ErrorContext, type FrameData, type Reason } from '../protocol'
+import { CLOSE_CODES, resumedMessage, type FrameData } from '../protocol'
 import type { Admission } from './admission'
 import { channels, type ResumeResult } from './diagnostics'
 import type { SocketLike } from './endpoint'
+import type { Refuse } from './relay'
 import type { Session, SessionContext } from './session'
 
 const RESUME = 'rtc:resume'
@@ -12,7 +13,7 @@ export interface ResumeHost {
   /** The new socket. */
   readonly socket: SocketLike | null
   readonly admission: Admission
-  refuse (reason: Reason, message?: string, context?: ErrorContext): void
+  readonly refuse: Refuse
   /** Closes the new socket (too many failed resumes). */
   drop (code: number, text: string): void
   /** The socket now belongs to the resumed member's session: this one stops listening, unregistered. */
