@@ -226,7 +226,7 @@ export class Session implements Connection {
     this.#suspended = true
     this.#socket = null
     this.#clearJoinTimer()
-    endpoint.markClosed()
+    endpoint.release()
     cluster.suspend(this)
     const expire = (): void => { this.end('resume-expired').catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed')) }
     resumable.suspend(clock, expire, expire)
