@@ -2,22 +2,29 @@
 //
 //   npm run build && node bench/cluster.mjs [--pools 60] [--procs 3] [--duration 5] [--rate 20] [--dead]
 //
-// Starts its own redis-server on a free loopback port (no persistence) and, per setup, fresh server
-// processes (this file in --server mode, running dist/). Members of each pool are spread so that
-// in the `cluster` setup every pair of a pool is on two different processes.
+// Starts its own redis-server on a free loopback port (no persistence), and a Redis Cluster of six
+// (three masters, a replica each) for the `sharded` setup, and, per setup, fresh server processes
+// (this file in --server mode, running dist/). Members of each pool are spread so that in the
+// `cluster` and `sharded` setups every pair of a pool is on two different processes.
 //
 //   single   one process, in-memory adapter: every relay is local (the reference)
 //   local    one process, Redis adapter: all members local, so relay still never touches Redis
-//   cluster  --procs processes, Redis adapter, member i of each pool on process i: every relay crosses Redis
+//   cluster  --procs processes, Redis adapter on one redis-server, member i of each pool on process i:
+//            every relay crosses Redis
+//   sharded  the same on Redis Cluster (cluster mode: SPUBLISH on each pool's shard)
+//
+// Targets (CPU per frame, the honest figure when everything shares a few cores): cross-process
+// relay <= 1.5x the single process; cluster mode within 10% of one redis-server.
 //
 // Two phases per setup, each bounded in time and frame count:
 //   throughput  every member keeps --window frames in flight (closed loop), round robin over its peers
 //   latency     every member sends --rate frames/s (fixed offered load): p50/p99 of relay latency
 // Each relayed rtc:candidate carries sequence number and send time: order and exactly-once per pair are checked.
 // With --dead: SIGKILL one process of a cluster at the default TTL (10 s) and time until its members' peers get rtc:close.
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -39,6 +46,7 @@ function withTimeout (promise, ms, what) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const run = promisify(execFile)
 
 async function freePort () {
   const server = net.createServer().listen(0, '127.0.0.1')
@@ -49,9 +57,9 @@ async function freePort () {
   return port
 }
 
-async function startRedis () {
-  const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] })
+async function startRedis (port, args = []) {
+  port ??= await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
   process.once('exit', () => child.kill('SIGKILL')) // never leave it behind, even on a crash
   const failed = once(child, 'error').then(([err]) => { throw new Error(`redis-server: ${err.message} (install the redis-server package)`) })
   failed.catch(() => {})
@@ -78,6 +86,50 @@ async function startRedis () {
       }
     },
     stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') }
+  }
+}
+
+async function portFree (port) {
+  const server = net.createServer()
+  server.listen(port, '127.0.0.1')
+  const ok = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
+  if (ok) { server.close(); await once(server, 'close') }
+  return ok
+}
+
+/** Six redis-servers (three masters, a replica each) joined by redis-cli; CPU time summed over all six. */
+async function startRedisCluster () {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rtc-bench-cluster-'))
+  const ports = []
+  for (let i = 0; ports.length < 6 && i < 200; i++) {
+    const port = await freePort()
+    if (port <= 55535 && !ports.includes(port) && await portFree(port + 10000)) ports.push(port)
+  }
+  const servers = []
+  try {
+    for (const port of ports) servers.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir]))
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'])
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const infos = await Promise.all(ports.map((p) => run('redis-cli', ['-p', String(p), 'cluster', 'info']).then((r) => r.stdout, () => '')))
+      if (infos.every((i) => i.includes('cluster_state:ok'))) break
+      if (Date.now() > deadline) throw new Error('Redis Cluster did not settle')
+      await sleep(100)
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.stop()))
+    throw err
+  }
+  return {
+    nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
+    cpu: async () => {
+      const all = await Promise.all(servers.map((s) => s.cpu()))
+      return all.includes(null) ? null : all.reduce((a, b) => a + b, 0)
+    },
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()))
+      await rm(dir, { recursive: true, force: true })
+    }
   }
 }
 
@@ -191,10 +243,10 @@ async function phase (members, { window, rate, seconds, warmup }) {
   return { fps: Math.round(delivered / elapsed), p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), frames: delivered, outOfOrder: faults.order }
 }
 
-async function runSetup (name, { procs, redis, opts }) {
+async function runSetup (name, { procs, redis, cluster, redisCpu, opts }) {
   const prefix = `bench-${name}-${Date.now()}:`
   const servers = []
-  for (let i = 0; i < procs; i++) servers.push(await startServer({ redis, prefix }))
+  for (let i = 0; i < procs; i++) servers.push(await startServer({ redis, cluster, prefix }))
   const members = []
   try {
     for (let p = 0; p < opts.pools; p++) {
@@ -202,14 +254,14 @@ async function runSetup (name, { procs, redis, opts }) {
     }
     await withTimeout((async () => { while (members.some((m) => m.known.size < opts.size - 1)) await sleep(10) })(), 20_000, 'announcements')
     const cpu0 = await Promise.all(servers.map((s) => s.cpu()))
-    const redis0 = await opts.redisCpu()
+    const redis0 = await redisCpu()
     const throughput = await phase(members, { window: opts.window, seconds: opts.duration, warmup: opts.warmup })
     const cpu1 = await Promise.all(servers.map((s) => s.cpu()))
-    const redis1 = await opts.redisCpu()
+    const redis1 = await redisCpu()
     const latency = await phase(members, { window: 0, rate: opts.rate, seconds: opts.duration, warmup: opts.warmup })
     const cpuMs = cpu1.reduce((sum, c, i) => sum + (c.user + c.system - cpu0[i].user - cpu0[i].system) / 1000, 0)
     const cpuPer1k = cpuMs / (throughput.frames / 1000) // includes warmup and drain; same for every setup
-    const redisPer1k = redis0 === null || redis1 === null || redis === null ? null : (redis1 - redis0) / (throughput.frames / 1000)
+    const redisPer1k = redis0 === null || redis1 === null || (redis === undefined && cluster === undefined) ? null : (redis1 - redis0) / (throughput.frames / 1000)
     return { name, procs, throughput, latency, cpuPer1k, redisPer1k }
   } finally {
     for (const m of members) m.ws.terminate()
@@ -251,24 +303,31 @@ async function main () {
       duration: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       dead: { type: 'boolean', default: false },
-      setups: { type: 'string', default: 'single,local,cluster' },
+      setups: { type: 'string', default: 'single,local,cluster,sharded' },
       help: { type: 'boolean', default: false }
     }
   })
   if (values.help) {
-    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 20] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster]\n')
+    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 20] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster,sharded]\n')
     return
   }
   const procs = Number(values.procs)
   const opts = { pools: Number(values.pools), size: procs, window: Number(values.window), rate: Number(values.rate), duration: Number(values.duration), warmup: Number(values.warmup) }
+  const chosen = values.setups.split(',')
   const redis = await startRedis()
-  opts.redisCpu = redis.cpu
+  const sharded = chosen.includes('sharded') ? await startRedisCluster() : null
   const results = []
   try {
     process.stdout.write(`cluster bench: ${opts.pools} pools of ${opts.size} (${opts.pools * opts.size} clients), ${opts.duration} s per phase, window ${opts.window}, paced phase ${opts.rate} frames/s per member\n`)
-    const setups = { single: { procs: 1, redis: null }, local: { procs: 1, redis: redis.url }, cluster: { procs, redis: redis.url } }
-    for (const name of values.setups.split(',')) {
-      if (setups[name] === undefined) throw new Error(`unknown setup ${name} (single, local, cluster)`)
+    const none = async () => null
+    const setups = {
+      single: { procs: 1, redisCpu: none },
+      local: { procs: 1, redis: redis.url, redisCpu: redis.cpu },
+      cluster: { procs, redis: redis.url, redisCpu: redis.cpu },
+      sharded: { procs, cluster: sharded?.nodes, redisCpu: sharded?.cpu }
+    }
+    for (const name of chosen) {
+      if (setups[name] === undefined) throw new Error(`unknown setup ${name} (single, local, cluster, sharded)`)
       results.push(await runSetup(name, { ...setups[name], opts }))
     }
     const base = results[0]
@@ -279,12 +338,22 @@ async function main () {
     for (const r of results) {
       process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
     }
+    const by = Object.fromEntries(results.map((r) => [r.name, r]))
+    const target = (label, x, limit) => process.stdout.write(`${label}: ${Number.isFinite(x) ? `${x.toFixed(2)}x` : '-'} (target <= ${limit.toFixed(2)}x) ${x <= limit ? 'PASS' : 'MISS'}\n`)
+    process.stdout.write('\nTargets (server CPU per frame, all processes):\n')
+    if (by.single && by.cluster) target('cross-process relay on one redis-server vs one process', by.cluster.cpuPer1k / by.single.cpuPer1k, 1.5)
+    if (by.single && by.sharded) target('cross-process relay on Redis Cluster vs one process', by.sharded.cpuPer1k / by.single.cpuPer1k, 1.5)
+    if (by.cluster && by.sharded) {
+      target('Redis Cluster vs one redis-server (server CPU per frame)', by.sharded.cpuPer1k / by.cluster.cpuPer1k, 1.1)
+      process.stdout.write(`Redis CPU per 1k frames: one redis-server ${f(by.cluster.redisPer1k)} ms, Redis Cluster (six servers) ${f(by.sharded.redisPer1k)} ms\n`)
+    }
     if (values.dead) {
       const dead = await deadProcess(redis.url)
       process.stdout.write(`\nSIGKILLed process (default ttl 10 s): its members' peers got rtc:close after ${(dead.first / 1000).toFixed(2)}–${(dead.last / 1000).toFixed(2)} s; duplicate closes: ${dead.duplicateCloses}\n`)
     }
   } finally {
     await redis.stop()
+    await sharded?.stop()
   }
 }
 
@@ -303,7 +372,9 @@ async function serve () {
     heartbeatInterval: 0,
     maxConnections: 0, // every client connects from 127.0.0.1
     maxConnectionsPerIp: 0,
-    adapter: settings.redis ? mod.redisAdapter({ url: settings.redis, prefix: settings.prefix, ...(settings.ttl ? { ttl: settings.ttl } : {}) }) : undefined
+    adapter: settings.redis || settings.cluster
+      ? mod.redisAdapter({ ...(settings.cluster ? { cluster: settings.cluster } : { url: settings.redis }), prefix: settings.prefix, ...(settings.ttl ? { ttl: settings.ttl } : {}) })
+      : undefined
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   process.stdout.write(`${JSON.stringify({ port: app.server.address().port })}\n`)

@@ -129,8 +129,8 @@ export class Member {
   }
 }
 
-/** Connects and joins `count` members (member i joins `poolOf(i)`), at most `concurrency` in flight. */
-export async function joinMany (url, count, poolOf, { concurrency = 200, timeout = 180_000, first = 0 } = {}) {
+/** Connects and joins `count` members (member i joins `poolOf(i)`; none with `join: false`), at most `concurrency` in flight. */
+export async function joinMany (url, count, poolOf, { concurrency = 200, timeout = 180_000, first = 0, join = true } = {}) {
   const members = new Array(count)
   let next = 0
   const worker = async () => {
@@ -138,7 +138,7 @@ export async function joinMany (url, count, poolOf, { concurrency = 200, timeout
       const i = next++
       const member = await Member.connect(url, first + i, poolOf(first + i))
       members[i] = member
-      await member.join()
+      if (join) await member.join()
     }
   }
   await withTimeout(Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker)), timeout, `${count} joins`)

@@ -1,4 +1,4 @@
-// The five scenarios. Each runs against one server process and returns
+// The scenarios. Each runs against one server process and returns
 // { metrics, problems }: figures for the table, and what its checks found.
 import os from 'node:os'
 import {
@@ -164,14 +164,16 @@ export async function churn (server, o) {
   }
 }
 
-export async function idle (server, o) {
+/** Memory per idle connection: `o.idle` connections that joined pools of `o.pool` (or, with `join: false`, never join). */
+async function memory (server, o, join) {
   const before = await server.stats({ gc: true })
   let members = []
   try {
-    members = await joinMany(server.url, o.idle, inPools(o.pool), { concurrency: o.concurrency })
-    await allAnnounced(members)
+    members = await joinMany(server.url, o.idle, inPools(o.pool), { concurrency: o.concurrency, join })
+    if (join) await allAnnounced(members)
     await sleep(1000)
     const after = await server.stats({ gc: true })
+    const closed = members.filter((m) => m.ws.readyState !== m.ws.OPEN).length
     return {
       metrics: {
         connections: o.idle,
@@ -179,12 +181,15 @@ export async function idle (server, o) {
         heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / o.idle / 1024,
         externalPerConn: (after.mem.external + after.mem.arrayBuffers - before.mem.external - before.mem.arrayBuffers) / o.idle / 1024
       },
-      problems: errorTally(members)
+      problems: [...(closed > 0 ? [`${closed} connections closed before the measure`] : []), ...errorTally(members)]
     }
   } finally {
     terminate(members)
   }
 }
+
+export const idle = (server, o) => memory(server, o, true)
+export const unjoined = (server, o) => memory(server, o, false)
 
 /**
  * The relay over the same active members (10 pools of routingPool, each

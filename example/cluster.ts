@@ -39,7 +39,8 @@ import rtcSignal, { redisAdapter } from '../lib/index'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const WORKERS = Number(process.env.WORKERS ?? 2)
 const BASE_PORT = Number(process.env.PORT ?? 7000)
-const HOST = process.env.HOST ?? '0.0.0.0'
+/** The load balancer of the comment above runs on this machine; HOST=0.0.0.0 when it does not. */
+const HOST = process.env.HOST ?? '127.0.0.1'
 const MAX_NAME_LENGTH = 40
 
 function cleanName (value: unknown): string {

@@ -6,31 +6,19 @@
 //   STUN_URL     e.g. stun:turn.example.org:3478 (comma-separated for several)
 //   TURN_URL     e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
 //   TURN_SECRET  coturn's static-auth-secret (use-auth-secret): each member gets its own credential
+//                (or TURN_SECRET_FILE: a file holding it, one secret per line)
 //   TURN_TTL     credential lifetime in seconds (default 3600, at least 60)
 
 import Fastify from 'fastify'
-import rtcSignal, { type IceServer, type TurnRestServer } from '../lib/index'
+import rtcSignal from '../lib/index'
+import { iceConfigFromEnv } from '../lib/cli/args'
+import { describeIceServers, iceServersOption } from '../lib/cli/ice'
+import { metricsRoute } from '../lib/cli/serve'
 
 const DEFAULT_PORT = 7000
 /** This machine only; HOST=0.0.0.0 opens the demo to the network. */
 const DEFAULT_HOST = '127.0.0.1'
 const MAX_NAME_LENGTH = 40
-const DEFAULT_TURN_TTL = 3600
-
-/** The iceServers option from STUN_URL, TURN_URL, TURN_SECRET and TURN_TTL; undefined when none is set. */
-function iceServersFromEnv (env: NodeJS.ProcessEnv): Array<IceServer | TurnRestServer> | undefined {
-  const list = (value: string | undefined): string[] => (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
-  const servers: Array<IceServer | TurnRestServer> = []
-  const stun = list(env.STUN_URL)
-  if (stun.length > 0) servers.push({ urls: stun })
-  const turn = list(env.TURN_URL)
-  if (turn.length > 0) {
-    const secret = env.TURN_SECRET ?? ''
-    if (secret === '') throw new Error('TURN_URL is set but TURN_SECRET is not: give coturn\'s static-auth-secret')
-    servers.push({ urls: turn, secret, ttl: env.TURN_TTL === undefined ? DEFAULT_TURN_TTL : Number(env.TURN_TTL) })
-  }
-  return servers.length > 0 ? servers : undefined
-}
 
 /** A display name from untrusted input: a string, trimmed, at most 40 characters. */
 function cleanName (value: unknown): string {
@@ -40,9 +28,10 @@ function cleanName (value: unknown): string {
 
 async function main (): Promise<void> {
   const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
-  const iceServers = iceServersFromEnv(process.env)
+  // The same variables, checks and secret file as the CLI's --stun / --turn-* flags.
+  const iceServers = iceServersOption(iceConfigFromEnv(process.env))
   // URLs only: the secret stays out of the log.
-  app.log.info({ ice: iceServers?.map((s) => ({ urls: s.urls, ttl: 'ttl' in s ? s.ttl : undefined })) ?? 'none' }, 'ICE servers for the members')
+  app.log.info({ ice: describeIceServers(iceServers) }, 'ICE servers for the members')
 
   await app.register(rtcSignal, {
     prefix: '/rtc',
@@ -54,7 +43,10 @@ async function main (): Promise<void> {
       const query = request.query as Record<string, unknown>
       return { description: { name: cleanName(query.name) } }
     },
-    iceServers
+    iceServers,
+    // Prometheus metrics at /metrics (prom-client is a devDependency of this repository), as
+    // `fastify-rtc-signal --metrics` serves them: the plugin's rtc_signal_* and Node's process_*.
+    metrics: await metricsRoute(app)
   })
 
   // Application events: any frame whose type does not start with `rtc:`. Like the seed's
@@ -72,7 +64,7 @@ async function main (): Promise<void> {
   const port = Number(process.env.PORT ?? DEFAULT_PORT)
   const host = process.env.HOST ?? DEFAULT_HOST
   await app.listen({ port, host })
-  app.log.info(`demo: open http://localhost:${port}/lobby in two tabs`)
+  app.log.info(`demo: open http://localhost:${port}/lobby in two tabs; metrics at http://localhost:${port}/metrics`)
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

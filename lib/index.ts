@@ -27,7 +27,7 @@ import type {
 } from './types'
 import { PoolManager, type CreatePoolOptions } from './core/pool-manager'
 import type { PoolManagerEvents } from './core/emitter'
-import { Endpoint, type SendVerdict } from './core/endpoint'
+import { Endpoint, type ConnectionRequest, type SendVerdict } from './core/endpoint'
 import type { AllowsRule, Member, PoolView } from './core/pool-view'
 import {
   turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
@@ -72,7 +72,7 @@ declare namespace rtcSignal {
     RtcErrorCode, RtcSignalOptions, NormalizedOptions, JoinHook, JoinContext, JoinHookResult, OriginCheck, RateLimitOptions,
     ResumeOptions, DrainOptions,
     Description, RtcSignalTypes, MemberInfo, MemberState, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
-    CreatePoolOptions, PoolManagerEvents, SendVerdict, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
+    CreatePoolOptions, PoolManagerEvents, SendVerdict, ConnectionRequest, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
     Adapter, AdapterHost, RedisAdapterOptions,
     IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption,
     MetricsOptions, MetricsRegistry, MetricsHistogram,

@@ -1,7 +1,7 @@
 import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import type { Adapter } from './adapters/adapter'
-import type { Endpoint } from './core/endpoint'
+import type { ConnectionRequest, Endpoint } from './core/endpoint'
 import { normalizeIceServers, type IceServers, type IceServersOption } from './ice'
 import type { Description } from './types'
 import { boolean, describeValue, fn, integer, invalid, knownKeys, plainObject } from './validate'
@@ -104,7 +104,8 @@ export interface JoinContext {
  */
 export type JoinHookResult = boolean | undefined | void | { pool?: string, description?: Description }
 
-export type JoinHook = (request: FastifyRequest, context: JoinContext) => JoinHookResult | Promise<JoinHookResult>
+/** `request`: what the connection kept of its upgrade request (headers, query, params, log, what your hooks set on it). */
+export type JoinHook = (request: ConnectionRequest, context: JoinContext) => JoinHookResult | Promise<JoinHookResult>
 
 export type OriginCheck = (origin: string | undefined, request: FastifyRequest) => boolean
 

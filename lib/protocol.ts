@@ -179,12 +179,129 @@ const CANDIDATE_HEAD = '{"type":"rtc:candidate","data":{"from":"'
 
 /** Relayed `rtc:sdp`. Ids are server-made UUIDs, so they need no escaping. */
 export function sdpMessage (from: string, description: unknown): string {
-  return SDP_HEAD + from + '","description":' + JSON.stringify(description) + '}}'
+  return sdpFromJson(from, JSON.stringify(description))
 }
 
 /** Relayed `rtc:candidate`. */
 export function candidateMessage (from: string, candidate: unknown): string {
-  return CANDIDATE_HEAD + from + '","candidate":' + JSON.stringify(candidate) + '}}'
+  return candidateFromJson(from, JSON.stringify(candidate))
+}
+
+/** Relayed `rtc:sdp` from the description's JSON text: the sender's own (`frameValue`), not serialized again. */
+export function sdpFromJson (from: string, descriptionJson: string): string {
+  return SDP_HEAD + from + '","description":' + descriptionJson + '}}'
+}
+
+/** Relayed `rtc:candidate` from the candidate's JSON text (`frameValue`). */
+export function candidateFromJson (from: string, candidateJson: string): string {
+  return CANDIDATE_HEAD + from + '","candidate":' + candidateJson + '}}'
+}
+
+// ---------------------------------------------------------------------------------------------
+// A value's own text in a frame. Serializing a parsed SDP again costs more than parsing it (its
+// \r\n are escaped one character at a time); the frame already holds that value as valid JSON.
+
+const QUOTE = 34
+const BACKSLASH = 92
+const OPEN_BRACE = 123
+const CLOSE_BRACE = 125
+const OPEN_BRACKET = 91
+const CLOSE_BRACKET = 93
+const COMMA = 44
+const COLON = 58
+
+function skipSpace (text: string, i: number): number {
+  for (;;) {
+    const c = text.charCodeAt(i)
+    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) return i
+    i++
+  }
+}
+
+/** `text[i]` opens a string: the index after its closing quote, or -1. */
+function skipString (text: string, i: number): number {
+  let j = i
+  for (;;) {
+    j = text.indexOf('"', j + 1)
+    if (j === -1) return -1
+    let k = j - 1
+    while (text.charCodeAt(k) === BACKSLASH) k--
+    if ((j - 1 - k) % 2 === 0) return j + 1 // an even run of backslashes: this quote is not escaped
+  }
+}
+
+/** The index after the value that starts at `text[i]`, or -1. Strings are skipped whole. */
+function skipValue (text: string, i: number): number {
+  const first = text.charCodeAt(i)
+  if (first === QUOTE) return skipString(text, i)
+  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+    let depth = 0
+    while (i < text.length) {
+      const c = text.charCodeAt(i)
+      if (c === QUOTE) {
+        i = skipString(text, i)
+        if (i === -1) return -1
+        continue
+      }
+      if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++
+      else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) return i + 1
+      i++
+    }
+    return -1
+  }
+  while (i < text.length) { // a number, true, false or null
+    const c = text.charCodeAt(i)
+    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === 32 || c === 10 || c === 13 || c === 9) return i
+    i++
+  }
+  return i
+}
+
+/**
+ * The object opening at `text[i]`: [start, end) of the value of its member `key`, or null when
+ * it has none, or has it twice, or has a key with an escape (`"d\u0061ta"` is `data` to
+ * JSON.parse): then the span cannot be told for certain. -1 for text that is not an object.
+ */
+function memberSpan (text: string, i: number, key: string): [number, number] | null | -1 {
+  if (text.charCodeAt(i) !== OPEN_BRACE) return -1
+  let span: [number, number] | null = null
+  i = skipSpace(text, i + 1)
+  if (text.charCodeAt(i) === CLOSE_BRACE) return null
+  for (;;) {
+    if (text.charCodeAt(i) !== QUOTE) return -1
+    const keyEnd = skipString(text, i)
+    if (keyEnd === -1) return -1
+    const name = text.slice(i + 1, keyEnd - 1)
+    if (name.includes('\\')) return null
+    i = skipSpace(text, keyEnd)
+    if (text.charCodeAt(i) !== COLON) return -1
+    const start = skipSpace(text, i + 1)
+    const end = skipValue(text, start)
+    if (end === -1) return -1
+    if (name === key) {
+      if (span !== null) return null
+      span = [start, end]
+    }
+    i = skipSpace(text, end)
+    const c = text.charCodeAt(i)
+    if (c === CLOSE_BRACE) return span
+    if (c !== COMMA) return -1
+    i = skipSpace(text, i + 1)
+  }
+}
+
+/**
+ * The JSON text of `data[key]` in a frame that parseFrame accepted: the frame's own slice when
+ * its place is certain (one `data`, one `key` in it, no escaped key), else `value` (the parsed
+ * one) serialized. Either way it is valid JSON for exactly the value that was validated.
+ */
+export function frameValue (text: string, key: string, value: unknown): string {
+  const data = memberSpan(text, skipSpace(text, 0), 'data')
+  if (data !== null && data !== -1) {
+    const span = memberSpan(text, data[0], key)
+    if (span !== null && span !== -1) return text.slice(span[0], span[1])
+  }
+  return JSON.stringify(value)
 }
 
 /** True for a frame built by sdpMessage or candidateMessage (one member's frame to another, not the server's own). */

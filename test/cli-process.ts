@@ -17,7 +17,7 @@ const RUN_GUARD_MS = 90_000
 function cleanEnv (): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('RTC_') && !['PORT', 'HOST', 'LOG_LEVEL', 'REDIS_URL'].includes(k)) env[k] = v
+    if (!k.startsWith('RTC_') && !['PORT', 'HOST', 'LOG_LEVEL', 'REDIS_URL', 'STUN_URL', 'TURN_URL', 'TURN_SECRET', 'TURN_SECRET_FILE', 'TURN_TTL'].includes(k)) env[k] = v
   }
   return env
 }
@@ -91,5 +91,5 @@ export async function start (t: Tap, args: string[]) {
     })
   }
   const url = (await log((entry) => typeof entry.signalling === 'string')).signalling as string
-  return { child, url, exited, log }
+  return { child, url, exited, log, logs }
 }

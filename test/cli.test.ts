@@ -1,5 +1,10 @@
 import { test } from 'tap'
-import { COMMAND, DEFAULT_HOST, DEFAULT_PORT, envName, FLAGS, parseCommand, usage, UsageError, type CliConfig, type Command } from '../lib/cli/args'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { COMMAND, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TURN_TTL, envName, FLAGS, iceConfigFromEnv, parseCommand, usage, UsageError, type CliConfig, type Command } from '../lib/cli/args'
+import { iceServersOption } from '../lib/cli/ice'
+import { turnRestCredential } from '../lib/index'
 import { CHECKS } from '../lib/conformance/index'
 import { run, start } from './cli-process'
 import { Client } from './helpers'
@@ -19,7 +24,9 @@ test('no flag and no variable: the documented defaults, plugin options left to t
     pluginOptions: {},
     redis: null,
     pools: [],
-    logLevel: 'info'
+    logLevel: 'info',
+    ice: { stun: [], turnUrls: [], turnSecrets: [], turnSecretFile: null, turnTtl: DEFAULT_TURN_TTL },
+    metrics: false
   })
 })
 
@@ -28,7 +35,9 @@ test('every flag lands in the config', async (t) => {
     '--port', '1234', '--host', '127.0.0.1', '--prefix', '/signal', '--public', '--pool', 'a', '--pool', 'b',
     '--demo', '--redis', 'redis://10.0.0.5:6379', '--allowed-origins', 'https://a.example, https://b.example:8443',
     '--max-members', '4', '--max-payload', '1024', '--max-buffered-bytes', '262144', '--heartbeat-interval', '0',
-    '--rate-limit', '50', '--rate-limit-window', '2000', '--log-level', 'debug'
+    '--rate-limit', '50', '--rate-limit-window', '2000', '--log-level', 'debug',
+    '--stun', 'stun:s1.example:3478,stun:s2.example', '--stun', 'stun:s3.example', '--turn-url', 'turn:t.example:3478?transport=udp',
+    '--turn-url', 'turns:t.example:5349', '--turn-secret', 'new, old', '--turn-ttl', '600', '--metrics'
   ]), {
     listen: { port: 1234, host: '127.0.0.1' },
     pluginOptions: {
@@ -44,7 +53,15 @@ test('every flag lands in the config', async (t) => {
     },
     redis: 'redis://10.0.0.5:6379',
     pools: ['a', 'b'],
-    logLevel: 'debug'
+    logLevel: 'debug',
+    ice: {
+      stun: ['stun:s1.example:3478', 'stun:s2.example', 'stun:s3.example'],
+      turnUrls: ['turn:t.example:3478?transport=udp', 'turns:t.example:5349'],
+      turnSecrets: ['new', 'old'],
+      turnSecretFile: null,
+      turnTtl: 600
+    },
+    metrics: true
   })
   t.same(serve(['-p', '1', '--port=2']).listen.port, 2, 'short form and --flag=value; the last one wins')
   t.same(serve(['--allowed-origins', '*']).pluginOptions.allowedOrigins, '*')
@@ -67,7 +84,20 @@ const SAMPLES: Record<string, string> = {
   'heartbeat-interval': '5000',
   'rate-limit': '20',
   'rate-limit-window': '500',
-  'log-level': 'warn'
+  'log-level': 'warn',
+  stun: 'stun:stun.example:3478',
+  'turn-url': 'turn:turn.example:3478',
+  'turn-secret': 's3cret',
+  'turn-secret-file': '/run/secrets/turn',
+  'turn-ttl': '120',
+  metrics: 'on'
+}
+
+/** Flags that are only valid with another: the TURN URL and its secret. */
+const COMPANIONS: Record<string, string[]> = {
+  'turn-url': ['--turn-secret', 'x'],
+  'turn-secret': ['--turn-url', 'turn:t.example'],
+  'turn-secret-file': ['--turn-url', 'turn:t.example']
 }
 
 test('every flag has an RTC_* variable that gives the same config', async (t) => {
@@ -76,7 +106,8 @@ test('every flag has an RTC_* variable that gives the same config', async (t) =>
     t.ok(sample !== undefined, `a sample value for --${spec.name}`)
     if (sample === undefined) continue
     const argv = spec.arg === undefined ? [`--${spec.name}`] : [`--${spec.name}`, sample]
-    t.same(serve([], { [envName(spec.name)]: sample }), serve(argv), `${envName(spec.name)} mirrors --${spec.name}`)
+    const companion = COMPANIONS[spec.name] ?? []
+    t.same(serve(companion, { [envName(spec.name)]: sample }), serve([...argv, ...companion]), `${envName(spec.name)} mirrors --${spec.name}`)
   }
 })
 
@@ -88,6 +119,10 @@ test('variables: RTC_* first, then the conventional fallbacks; flags win over bo
   t.equal(serve([], { LOG_LEVEL: 'error' }).logLevel, 'error')
   t.equal(serve([], { REDIS_URL: 'redis://r:6379' }).redis, 'redis://r:6379')
   t.same(serve([], { RTC_POOL: 'a, b,,c' }).pools, ['a', 'b', 'c'], 'RTC_POOL is a comma list')
+  t.same(serve([], { STUN_URL: 'stun:a.example, stun:b.example', TURN_URL: 'turn:t.example', TURN_SECRET: 's', TURN_TTL: '90' }).ice, {
+    stun: ['stun:a.example', 'stun:b.example'], turnUrls: ['turn:t.example'], turnSecrets: ['s'], turnSecretFile: null, turnTtl: 90
+  }, 'the variables npm start already read: STUN_URL, TURN_URL, TURN_SECRET, TURN_TTL')
+  t.same(serve([], { TURN_URL: 'turn:t.example', TURN_SECRET_FILE: '/s' }).ice.turnSecretFile, '/s')
   t.same(serve(['--pool', 'x'], { RTC_POOL: 'a' }).pools, ['x'])
   t.equal(serve([], { RTC_PUBLIC: 'yes' }).pluginOptions.privatePools, false)
   t.equal(serve([], { RTC_PUBLIC: '0' }).pluginOptions.privatePools, true)
@@ -124,6 +159,16 @@ test('bad input: a UsageError naming the flag or variable', async (t) => {
     [['--log-level', 'loud'], {}, /^--log-level: expected one of fatal, /],
     [['--rate-limit', '0'], {}, /^--rate-limit: /],
     [['--rate-limit', '5', '--no-rate-limit'], {}, /^--no-rate-limit: conflicts with --rate-limit$/],
+    [['--stun', 'http://s.example'], {}, /^--stun: /],
+    [['--turn-url', 'stun:t.example', '--turn-secret', 's'], {}, /^--turn-url: .*turn: or turns: URLs only/],
+    [['--turn-url', 'turn:t.example'], {}, /^--turn-url: needs --turn-secret or --turn-secret-file/],
+    [[], { TURN_URL: 'turn:t.example' }, /^--turn-url: needs --turn-secret/],
+    [['--turn-secret', 's'], {}, /^--turn-secret: needs --turn-url/],
+    [['--turn-url', 'turn:t.example', '--turn-secret', 's', '--turn-secret-file', '/f'], {}, /^--turn-secret: give the secret once/],
+    [['--turn-secret', ' , '], {}, /^--turn-secret: expected a non-empty secret$/],
+    [['--turn-ttl', '59'], {}, /^--turn-ttl: expected an integer from 60 to /],
+    [[], { TURN_TTL: 'soon' }, /^TURN_TTL: /],
+    [[], { RTC_METRICS: 'maybe' }, /^RTC_METRICS: expected 1\/0/],
     [[], { RTC_PUBLIC: 'maybe' }, /^RTC_PUBLIC: expected 1\/0/],
     [['--bogus'], {}, /^unknown option --bogus$/],
     [['--port'], {}, /^--port needs a value$/],
@@ -138,6 +183,26 @@ test('bad input: a UsageError naming the flag or variable', async (t) => {
     t.throws(() => parseCommand(argv, env), { name: 'UsageError', message }, `${argv.join(' ')} ${JSON.stringify(env)}`)
   }
   t.ok(new UsageError('x') instanceof Error)
+})
+
+test('the ICE flags become the iceServers option; a secret file is read at start', async (t) => {
+  t.equal(iceServersOption(serve([]).ice), undefined, 'no flag: no ICE servers')
+  t.same(iceServersOption(serve(['--stun', 'stun:s.example', '--turn-url', 'turn:t.example', '--turn-secret', 'a,b', '--turn-ttl', '300']).ice), [
+    { urls: ['stun:s.example'] },
+    { urls: ['turn:t.example'], secret: ['a', 'b'], ttl: 300 }
+  ], 'several secrets: the first signs, the others stay valid')
+  const dir = mkdtempSync(path.join(tmpdir(), 'rtc-cli-'))
+  const file = path.join(dir, 'turn-secret')
+  writeFileSync(file, 'one\n\n  two  \r\n')
+  t.same(iceServersOption(serve(['--turn-url', 'turn:t.example', '--turn-secret-file', file]).ice), [
+    { urls: ['turn:t.example'], secret: ['one', 'two'], ttl: DEFAULT_TURN_TTL }
+  ], 'one secret per line')
+  writeFileSync(file, '\n')
+  t.throws(() => iceServersOption(serve(['--turn-url', 'turn:t.example', '--turn-secret-file', file]).ice), { name: 'UsageError', message: /holds no secret/ })
+  t.throws(() => iceServersOption(serve(['--turn-url', 'turn:t.example', '--turn-secret-file', path.join(dir, 'missing')]).ice),
+    { name: 'UsageError', message: /^--turn-secret-file: cannot read .*ENOENT/ })
+  t.same(iceConfigFromEnv({ STUN_URL: 'stun:s.example', PORT: 'not read', RTC_PORT: 'x' }).stun, ['stun:s.example'], 'the ICE variables alone, as the demo reads them')
+  t.throws(() => iceConfigFromEnv({ TURN_URL: 'turn:t.example' }), /needs --turn-secret/)
 })
 
 test('help, version and the conformance command', async (t) => {
@@ -208,6 +273,36 @@ test('a private server without pools warns that every join will be refused; SIGI
   t.match(warning.msg, /every join is refused \(no-such-pool\).*--public or --pool/)
   child.kill('SIGINT')
   t.same(await exited, [0, null], 'exit code 0')
+})
+
+test('--turn-* hand each member its own TURN credential; --metrics serves /metrics; no secret in the logs', async (t) => {
+  const secret = 'cli-test-secret-8d1f'
+  const dir = mkdtempSync(path.join(tmpdir(), 'rtc-cli-'))
+  const file = path.join(dir, 'turn-secret')
+  writeFileSync(file, `${secret}\n`)
+  const { url, log, logs } = await start(t, [
+    '--public', '--port', '0', '--host', '127.0.0.1', '--metrics',
+    '--stun', 'stun:127.0.0.1:3478', '--turn-url', 'turn:127.0.0.1:3478', '--turn-secret-file', file, '--turn-ttl', '600'
+  ])
+  t.same((await log((l) => l.ice !== undefined)).ice, [{ urls: ['stun:127.0.0.1:3478'] }, { urls: ['turn:127.0.0.1:3478'], ttl: 600 }], 'the log names URLs and lifetimes')
+
+  const member = await Client.open(url)
+  const joined = await member.join('lobby')
+  const [stun, turn] = joined.ice.servers
+  t.same(stun, { urls: ['stun:127.0.0.1:3478'] })
+  t.match(turn.username, new RegExp(`^\\d+:${joined.client_id as string}$`), 'username = expiry:peer id')
+  t.equal(turn.credential, turnRestCredential(secret, turn.username), 'signed with the secret from the file')
+  t.equal(joined.ice.expiresAt, Number(turn.username.split(':')[0]) * 1000)
+
+  const response = await fetch(new URL('/metrics', url.replace(/^ws/, 'http')))
+  t.equal(response.status, 200)
+  t.match(response.headers.get('content-type'), /^text\/plain/)
+  const text = await response.text()
+  t.match(text, /^rtc_signal_members 1$/m, 'the plugin\'s gauges')
+  t.match(text, /^rtc_signal_ice_credentials_issued_total 1$/m, 'one credential issued')
+  t.match(text, /^process_cpu_user_seconds_total /m, 'and Node\'s process metrics')
+  member.close()
+  t.notOk(JSON.stringify(logs).includes(secret), 'the secret is in no log line')
 })
 
 test('bad flags: one line on stderr with a hint to --help, exit code 2', async (t) => {

@@ -2,7 +2,7 @@
 // ws WebSocket the core uses), a silent logger and a fake clock.
 import { test } from 'tap'
 import { EventEmitter } from 'node:events'
-import type { FastifyRequest } from 'fastify'
+import type { ConnectionRequest } from '../lib/core/endpoint'
 import type { AdapterHost } from '../lib/adapters/adapter'
 import { MemoryAdapter } from '../lib/adapters/memory'
 import { createCore, type Core } from '../lib/core/core'
@@ -113,7 +113,7 @@ async function start (t: Tap, opts: RtcSignalOptions = {}, clock?: Clock): Promi
   })
   const open = (query: Record<string, string> = {}): FakeSocket => {
     const socket = new FakeSocket()
-    const request = { log: silent, query, headers: {} } as unknown as FastifyRequest
+    const request = { log: silent, query, headers: {} } as unknown as ConnectionRequest
     if (core.connect(socket, request, null) === null) throw new Error('refused')
     return socket
   }
@@ -305,7 +305,7 @@ test('send() says when nothing was written or a relay was refused; a closing cor
 
   await core.closeAll()
   const late = new FakeSocket()
-  t.equal(core.connect(late, { log: silent } as unknown as FastifyRequest, null), null)
+  t.equal(core.connect(late, { log: silent } as unknown as ConnectionRequest, null), null)
   t.same(late.closedWith, { code: 1001, reason: 'server shutting down' })
   await core.dispose()
   await t.rejects(core.manager.createPool('x'), { code: 'FST_RTC_CLOSED' })

@@ -2,10 +2,11 @@ import { test } from 'tap'
 import { once } from 'node:events'
 import { mock } from 'node:test'
 import type { Socket } from 'node:net'
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { createCore } from '../lib/core/core'
+import type { ConnectionRequest } from '../lib/core/endpoint'
 import rtcSignal, { type RtcSignalOptions } from '../lib/index'
 import { normalizeOptions } from '../lib/options'
 import { FakeClock } from './fake-clock'
@@ -276,7 +277,7 @@ async function coreOverSockets (t: Tap, opts: RtcSignalOptions, clock: FakeClock
   await core.start()
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
   await once(wss, 'listening')
-  wss.on('connection', (socket) => { core.connect(socket, { log: silent, query: {}, headers: {} } as unknown as FastifyRequest, null) })
+  wss.on('connection', (socket) => { core.connect(socket, { log: silent, query: {}, headers: {} } as unknown as ConnectionRequest, null) })
   t.teardown(async () => {
     await core.closeAll()
     await core.dispose()

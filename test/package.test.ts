@@ -1,7 +1,9 @@
 // The package as npm ships it: what `npm pack` puts in the tarball and what an app that installs it sees.
 
 import t from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
 import { createHash } from 'node:crypto'
 import { build } from 'esbuild'
 import { createRequire } from 'node:module'
@@ -29,6 +31,7 @@ interface PackageJson {
   files: string[]
   scripts: Record<string, string>
   engines: { node: string }
+  bin: Record<string, string>
   dependencies: Record<string, string>
   peerDependencies?: Record<string, string>
   peerDependenciesMeta?: Record<string, unknown>
@@ -191,7 +194,7 @@ async function installPacked (dir: string): Promise<void> {
   const integrity = 'sha512-' + createHash('sha512').update(await readFile(tarball)).digest('base64')
   const packages: Record<string, unknown> = {
     '': { name: 'apps', dependencies },
-    [own]: { version: pkg.version, resolved: spec, integrity, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
+    [own]: { version: pkg.version, resolved: spec, integrity, bin: pkg.bin, dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta },
     ...Object.fromEntries([...lock].map(([key, { dev, devOptional, peer, ...entry }]) => [key, entry]))
   }
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'apps', private: true, dependencies }, null, 2))
@@ -302,4 +305,20 @@ t.test('the packed package installed in apps', { timeout: 600_000 }, async (t) =
     const file = what.startsWith('browserify') ? 'browserify.js' : 'bundle.js'
     await node(t, dir, ['-e', `require('./${file}'); if (typeof globalThis.rtcConnect !== 'function') throw new Error('no connect')`], `${what}: fastify-rtc-signal/client bundles and runs`)
   }
+
+  // The command npm installs (node_modules/.bin): a public server, and the conformance check against it.
+  const bin = join(dir, 'node_modules', '.bin', 'fastify-rtc-signal')
+  const server = spawn(bin, ['--public', '--port', '0', '--host', '127.0.0.1'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL') })
+  const exited = once(server, 'exit')
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: server.stdout }).on('line', (line) => {
+      const { signalling } = JSON.parse(line) as { signalling?: string }
+      if (signalling !== undefined) resolve(signalling)
+    })
+    exited.then(([code]) => reject(new Error(`the installed command exited (${String(code)})`)), reject)
+  })
+  await node(t, dir, [bin, 'conformance', url], 'the installed command serves (--public), and its conformance command passes against it')
+  server.kill('SIGTERM')
+  t.same(await exited, [0, null], 'SIGTERM: the installed command exits 0')
 })

@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { frameValue } from '../lib/protocol'
 import { Client, joinAll, listen } from './helpers'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -31,6 +32,84 @@ test('rtc:sdp and rtc:candidate are relayed with the sender id', async (t) => {
   t.same(await a.expect('rtc:candidate'), { from: b.id, candidate })
   b.send('rtc:candidate', { for: a.id, candidate: null })
   t.same(await a.expect('rtc:candidate'), { from: b.id, candidate: null }, 'end of gathering relayed as null')
+})
+
+/**
+ * Frames whose relayed value is easy to get wrong when it is taken from the frame's own text (not
+ * serialized again): the value JSON.parse reads (the last of duplicate keys; an escaped key is the
+ * same key) must be exactly what is relayed, and nothing around it.
+ */
+const TRICKY: Array<[string, string]> = [
+  ['plain', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"v=0\\r\\n"}}}'],
+  ['spaces everywhere', ' { "type" : "rtc:sdp" ,\n "data" :\t{ "to" : "TO" , "description" : { "type" : "offer" , "sdp" : "v=0" } } } '],
+  ['duplicate key: the last wins', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"a"},"description":{"type":"answer","sdp":"b"}}}'],
+  ['escaped duplicate key after', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"a"},"descr\\u0069ption":{"type":"answer","sdp":"evil","admin":true}}}'],
+  ['escaped key before', '{"type":"rtc:sdp","data":{"to":"TO","descr\\u0069ption":{"type":"answer","sdp":"evil"},"description":{"type":"offer","sdp":"a"}}}'],
+  ['duplicate data', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"a"}},"data":{"to":"TO","description":{"type":"answer","sdp":"b"}}}'],
+  ['escaped data key', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"a"}},"d\\u0061ta":{"to":"TO","description":{"type":"answer","sdp":"b"}}}'],
+  ['the key inside a string', '{"type":"rtc:sdp","data":{"to":"TO","note":"\\",\\"description\\":{\\"type\\":\\"answer\\"}","description":{"type":"offer","sdp":"a"}}}'],
+  ['quotes, backslashes, brackets in strings', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"\\\\\\"}{][\\\\","x":[1,{"y":"}"},[]],"z":null}}}'],
+  ['the key nested deeper', '{"type":"rtc:sdp","data":{"to":"TO","x":{"description":{"type":"answer","sdp":"b"}},"description":{"type":"offer","sdp":"a"}}}'],
+  ['escapes of every kind', '{"type":"rtc:sdp","data":{"to":"TO","description":{"type":"offer","sdp":"\\ud800\\u0000\\/\\b\\f\\t é 😀"}}}'],
+  ['a candidate', '{"type":"rtc:candidate","data":{"for":"TO","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0","sdpMLineIndex":0}}}'],
+  ['a null candidate', '{"type":"rtc:candidate","data":{"for":"TO","candidate":null}}'],
+  ['a null candidate then a duplicate', '{"type":"rtc:candidate","data":{"for":"TO","candidate":null , "candidate" : {"candidate":"x","n":-1.5e3}}}'],
+  ['numbers and literals around', '{"type":"rtc:candidate","n":1e5,"t":true,"data":{"a":[true,false,null,-0.5],"for":"TO","candidate":{"k":12}},"z":false}']
+]
+
+test('frameValue: exactly the value JSON.parse read, as valid JSON, for tricky and random frames', async (t) => {
+  for (const [name, text] of TRICKY) {
+    const data = JSON.parse(text).data
+    const key = 'description' in data ? 'description' : 'candidate'
+    t.strictSame(JSON.parse(frameValue(text, key, data[key])), data[key], name)
+  }
+  // random frames: random values, spacing, key order and duplicates (a seeded generator: the same frames every run)
+  let seed = 42
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]
+  const space = (): string => pick(['', '', ' ', '\n', '\t ', '\r\n  '])
+  const str = (): string => JSON.stringify(pick(['', 'a', '"', '\\', '}', '{"description":1}', 'v=0\r\na=x', '\u2028', 'é😀']))
+  const value = (depth: number): string => {
+    const kind = depth > 2 ? random() * 3 : random() * 5
+    if (kind < 1) return str()
+    if (kind < 2) return pick(['0', '-1.5e3', 'true', 'false', 'null'])
+    if (kind < 3) return '[' + Array.from({ length: Math.floor(random() * 3) }, () => space() + value(depth + 1) + space()).join(',') + ']'
+    return object(depth + 1, [])
+  }
+  const object = (depth: number, must: string[]): string => {
+    const keys = [...must, ...Array.from({ length: Math.floor(random() * 3) }, () => pick(['description', 'candidate', 'data', 'x', 'descr\\u0069ption']))]
+    keys.sort(() => random() - 0.5)
+    return '{' + keys.map((k) => space() + '"' + k + '"' + space() + ':' + space() + (k === 'data' && depth === 0 ? object(1, ['description', 'candidate']) : value(depth + 1)) + space()).join(',') + '}'
+  }
+  let checked = 0
+  for (let i = 0; i < 2000; i++) {
+    const text = space() + object(0, ['type', 'data']) + space()
+    const frame = JSON.parse(text)
+    if (typeof frame.data !== 'object' || frame.data === null || Array.isArray(frame.data)) continue
+    for (const key of ['description', 'candidate']) {
+      if (!(key in frame.data)) continue
+      const json = frameValue(text, key, frame.data[key])
+      if (JSON.stringify(JSON.parse(json)) !== JSON.stringify(frame.data[key])) t.fail(`frame ${text}: ${key} relayed as ${json}`)
+      checked++
+    }
+  }
+  t.ok(checked > 1000, `${checked} random values checked`)
+})
+
+test('relayed frames carry exactly the validated value, whatever the sender wrote around it', async (t) => {
+  const { url } = await listen(t, { privatePools: false })
+  const [a, b] = await joinAll(url, 'p', 2)
+  for (const [name, text] of TRICKY) {
+    const sent = JSON.parse(text)
+    const type = sent.type as string
+    const key = type === 'rtc:sdp' ? 'description' : 'candidate'
+    const raw = text.replace(/"TO"/g, `"${b.id}"`)
+    a.sendRaw(raw)
+    // the client parses every frame it gets: a frame that is not valid JSON fails the test there
+    const got = await b.expect(type)
+    t.strictSame(got, { [type === 'rtc:sdp' ? 'peer' : 'from']: a.id, [key]: JSON.parse(raw).data[key] }, name)
+  }
+  t.same(a.received.filter((m) => m.type === 'rtc:error'), [], 'none refused')
 })
 
 test('a member that leaves: the others get one rtc:close with id and uid', async (t) => {

@@ -49,3 +49,15 @@ export function serve ({ port, path, close }) {
 export function options () {
   return process.argv[2] ? JSON.parse(process.argv[2]) : {}
 }
+
+/** `serve` for a bare `ws` WebSocketServer (the baseline and the ceiling), on `/rtc`. */
+export function serveWss (wss) {
+  serve({
+    port: wss.address().port,
+    path: '/rtc',
+    close: () => new Promise((resolve) => {
+      for (const ws of wss.clients) ws.terminate()
+      wss.close(resolve)
+    })
+  })
+}

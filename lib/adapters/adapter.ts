@@ -53,8 +53,12 @@ export interface Adapter {
   leave (pool: string, id: string): Promise<void>
   /** Sets a member's description. */
   describe (pool: string, id: string, description: Description): Promise<void>
-  /** Relays a serialized frame to a member connected to another process. Order per (sender, target) is kept. */
-  forward (node: string, targetId: string, text: string): void
+  /**
+   * Relays a serialized frame to a member connected to another process. Order per (sender, target)
+   * is kept. `pool` is the target's pool: a sharded backend sends the frame through that pool's
+   * shard, in order with the pool's membership events.
+   */
+  forward (node: string, targetId: string, text: string, pool: string): void
   /** Asks the process a member is connected to to disconnect it. */
   kick (node: string, targetId: string, reason: string): Promise<void>
   /** Where a member is: its pool and process; null if unknown. */

@@ -71,7 +71,7 @@ export class MemoryAdapter implements Adapter {
   }
 
   /** Every member is in this process: delivered here. */
-  forward (node: string, targetId: string, text: string): void {
+  forward (node: string, targetId: string, text: string, pool: string): void {
     this.#attached.deliver(targetId, text)
   }
 

@@ -18,6 +18,7 @@ import {
   type RtcSignalOptions
 } from '../index'
 import { normalizeOptions } from '../options'
+import { MAX_TURN_TTL, MIN_TURN_TTL } from '../ice'
 
 export const COMMAND = 'fastify-rtc-signal'
 
@@ -33,6 +34,10 @@ export const DEFAULT_PORT = 9000
  */
 export const DEFAULT_HOST = '0.0.0.0'
 export const DEFAULT_LOG_LEVEL = 'info'
+/** An hour: a call that starts near the end of it gets fresh credentials from rtc:ice anyway. */
+export const DEFAULT_TURN_TTL = 3600
+/** Where `--metrics` serves the Prometheus text format. */
+export const METRICS_PATH = '/metrics'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
@@ -45,6 +50,17 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
+/** `--stun`, `--turn-*`: turned into the plugin's iceServers option at start (a secret file is read then). */
+export interface IceConfig {
+  stun: string[]
+  turnUrls: string[]
+  /** Shared secrets (coturn's static-auth-secret); the first signs, the others stay valid (rotation). */
+  turnSecrets: string[]
+  /** A file holding the secrets, one per line: keeps them out of argv, which `ps` shows. */
+  turnSecretFile: string | null
+  turnTtl: number
+}
+
 export interface CliConfig {
   listen: { port: number, host: string }
   /** Options for the plugin, only those set (the plugin fills in its own defaults). */
@@ -54,6 +70,9 @@ export interface CliConfig {
   /** `--pool`: pools created at start (on a private server, the only ones that can be joined). */
   pools: string[]
   logLevel: LogLevel
+  ice: IceConfig
+  /** `--metrics`: Prometheus metrics at METRICS_PATH on the same port (needs prom-client). */
+  metrics: boolean
 }
 
 export interface ConformanceConfig {
@@ -141,6 +160,11 @@ function origins (value: Value, source: string): '*' | string[] {
     }
   }
   return list
+}
+
+function urlList (value: Value): string[] {
+  const list = Array.isArray(value) ? value : [String(value)]
+  return list.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '')
 }
 
 function rateLimit (config: CliConfig): { max?: number, timeWindow?: number } {
@@ -277,6 +301,65 @@ export const FLAGS: readonly FlagSpec[] = [
     }
   },
   {
+    name: 'stun',
+    arg: 'url',
+    multiple: true,
+    envFallbacks: ['STUN_URL'],
+    help: 'a STUN server for the members, e.g. stun:stun.example.org:3478;\n        repeatable or a comma list',
+    apply: (value, config, source) => {
+      const urls = urlList(value)
+      checkedByPlugin({ iceServers: [{ urls }] }, source, value)
+      config.ice.stun.push(...urls)
+    }
+  },
+  {
+    name: 'turn-url',
+    arg: 'url',
+    multiple: true,
+    envFallbacks: ['TURN_URL'],
+    help: 'a TURN server sharing --turn-secret (coturn use-auth-secret): each\n        member gets its own short-lived credential; repeatable or a comma list',
+    apply: (value, config, source) => {
+      const urls = urlList(value)
+      checkedByPlugin({ iceServers: [{ urls, secret: 'x', ttl: DEFAULT_TURN_TTL }] }, source, value)
+      config.ice.turnUrls.push(...urls)
+    }
+  },
+  {
+    name: 'turn-secret',
+    arg: 'secret',
+    envFallbacks: ['TURN_SECRET'],
+    help: 'coturn\'s static-auth-secret; a comma list while rotating (the first\n        signs). Prefer the variable or --turn-secret-file: ps shows argv',
+    apply: (value, config, source) => {
+      const secrets = String(value).split(',').map((v) => v.trim()).filter((v) => v !== '')
+      if (secrets.length === 0) fail(source, 'expected a non-empty secret')
+      config.ice.turnSecrets = secrets
+    }
+  },
+  {
+    name: 'turn-secret-file',
+    arg: 'path',
+    envFallbacks: ['TURN_SECRET_FILE'],
+    help: 'a file holding the TURN secrets, one per line (the first signs)',
+    apply: (value, config, source) => {
+      const path = String(value).trim()
+      if (path === '') fail(source, 'expected the path of a file')
+      config.ice.turnSecretFile = path
+    }
+  },
+  {
+    name: 'turn-ttl',
+    arg: 's',
+    envFallbacks: ['TURN_TTL'],
+    default: String(DEFAULT_TURN_TTL),
+    help: 'lifetime of a TURN credential in seconds; renewed before it ends',
+    apply: (value, config, source) => { config.ice.turnTtl = integer(value, source, MIN_TURN_TTL, MAX_TURN_TTL) }
+  },
+  {
+    name: 'metrics',
+    help: `Prometheus metrics at ${METRICS_PATH} on the same port (needs prom-client);\n        keep that path internal at your proxy`,
+    apply: (value, config) => { config.metrics = value === true }
+  },
+  {
     name: 'log-level',
     arg: 'level',
     envFallbacks: ['LOG_LEVEL'],
@@ -361,13 +444,7 @@ function parseServe (args: string[], env: NodeJS.ProcessEnv): Command {
   const { values } = parse(args, serveOptions(), false)
   if (values.help === true) return { command: 'help', topic: 'serve' }
   if (values.version === true) return { command: 'version' }
-  const config: CliConfig = {
-    listen: { port: DEFAULT_PORT, host: DEFAULT_HOST },
-    pluginOptions: {},
-    redis: null,
-    pools: [],
-    logLevel: DEFAULT_LOG_LEVEL
-  }
+  const config = emptyConfig()
   // Table order, so a flag that builds on another (the rate limit's window) sees it set.
   for (const spec of FLAGS) {
     const flag = values[spec.name] as Value | undefined
@@ -380,7 +457,46 @@ function parseServe (args: string[], env: NodeJS.ProcessEnv): Command {
       if (fromEnvironment !== undefined) spec.apply(fromEnvironment.value, config, fromEnvironment.source)
     }
   }
+  checkTurn(config.ice)
   return { command: 'serve', config }
+}
+
+function emptyConfig (): CliConfig {
+  return {
+    listen: { port: DEFAULT_PORT, host: DEFAULT_HOST },
+    pluginOptions: {},
+    redis: null,
+    pools: [],
+    logLevel: DEFAULT_LOG_LEVEL,
+    ice: { stun: [], turnUrls: [], turnSecrets: [], turnSecretFile: null, turnTtl: DEFAULT_TURN_TTL },
+    metrics: false
+  }
+}
+
+/** A TURN URL needs a secret and a secret needs a URL: either alone is a mistake, not a choice. */
+function checkTurn (ice: IceConfig): void {
+  const hasSecret = ice.turnSecrets.length > 0 || ice.turnSecretFile !== null
+  if (ice.turnSecrets.length > 0 && ice.turnSecretFile !== null) fail('--turn-secret', 'give the secret once: --turn-secret or --turn-secret-file, not both')
+  if (ice.turnUrls.length > 0 && !hasSecret) fail('--turn-url', 'needs --turn-secret or --turn-secret-file (coturn\'s static-auth-secret)')
+  if (ice.turnUrls.length === 0 && hasSecret) fail('--turn-secret', 'needs --turn-url (the TURN server that shares it)')
+}
+
+const ICE_FLAGS = new Set(['stun', 'turn-url', 'turn-secret', 'turn-secret-file', 'turn-ttl'])
+
+/**
+ * The ICE flags' variables alone (STUN_URL, TURN_URL, TURN_SECRET, TURN_SECRET_FILE, TURN_TTL and
+ * their RTC_* names), checked as the CLI checks them: for servers that take the rest of their
+ * configuration elsewhere, as the demo (`npm start`) does.
+ */
+export function iceConfigFromEnv (env: NodeJS.ProcessEnv): IceConfig {
+  const config = emptyConfig()
+  for (const spec of FLAGS) {
+    if (!ICE_FLAGS.has(spec.name)) continue
+    const fromEnvironment = fromEnv(spec, env)
+    if (fromEnvironment !== undefined) spec.apply(fromEnvironment.value, config, fromEnvironment.source)
+  }
+  checkTurn(config.ice)
+  return config.ice
 }
 
 function parseConformance (args: string[]): Command {

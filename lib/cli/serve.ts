@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import rtcSignal, { DEFAULT_PREFIX, redisAdapter } from '../index'
-import type { CliConfig } from './args'
+import { loadPromClient } from '../metrics/metrics'
+import { METRICS_PATH, type CliConfig } from './args'
+import { describeIceServers, iceServersOption } from './ice'
 
 /** Exit codes of a second signal during shutdown: 128 + the signal's number, as shells report. */
 const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = { SIGINT: 130, SIGTERM: 143 }
@@ -19,11 +21,17 @@ export function createServer (config: CliConfig): FastifyInstance {
 /** Registers the plugin, creates the --pool pools and listens; closes the app when that fails. Returns the signalling URL. */
 export async function startServer (app: FastifyInstance, config: CliConfig): Promise<string> {
   try {
+    const iceServers = iceServersOption(config.ice)
+    const metrics = config.metrics ? await metricsRoute(app) : undefined
     await app.register(rtcSignal, {
       ...config.pluginOptions,
-      ...(config.redis === null ? {} : { adapter: redisAdapter({ url: config.redis }) })
+      ...(config.redis === null ? {} : { adapter: redisAdapter({ url: config.redis }) }),
+      ...(iceServers === undefined ? {} : { iceServers }),
+      ...(metrics === undefined ? {} : { metrics })
     })
     await app.ready()
+    // URLs and lifetimes only: the secret stays out of the log.
+    app.log.info({ ice: describeIceServers(iceServers) }, 'fastify-rtc-signal: ICE servers for the members')
     for (const pool of config.pools) {
       try {
         await app.rtcPools.createPool(pool)
@@ -49,6 +57,21 @@ export async function startServer (app: FastifyInstance, config: CliConfig): Pro
     app.log.warn('fastify-rtc-signal: private server without pools: every join is refused (no-such-pool); start it with --public or --pool <name>')
   }
   return url
+}
+
+/**
+ * `--metrics`: a registry of this server's own (the plugin's metrics and Node's process metrics)
+ * served at METRICS_PATH in the Prometheus text format.
+ */
+export async function metricsRoute (app: FastifyInstance): Promise<{ registry: import('prom-client').Registry }> {
+  const promClient = await loadPromClient()
+  const registry = new promClient.Registry()
+  promClient.collectDefaultMetrics({ register: registry })
+  app.get(METRICS_PATH, async (request, reply) => {
+    reply.type(registry.contentType)
+    return await registry.metrics()
+  })
+  return { registry }
 }
 
 /**

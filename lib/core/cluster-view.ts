@@ -156,11 +156,11 @@ export class ClusterView implements AdapterHost {
     return verdict
   }
 
-  /** Writes a server frame to a member wherever it is connected: here, or through the adapter to its process. */
-  route (member: Pick<Member, 'id' | 'node' | 'endpoint'>, text: string): void {
+  /** Writes a server frame to a member of `pool` wherever it is connected: here, or through the adapter to its process. */
+  route (member: Pick<Member, 'id' | 'node' | 'endpoint'>, text: string, pool: string): void {
     const local = member.endpoint ?? (member.node === this.node ? this.endpoint(member.id) : undefined)
     if (local !== undefined) this.write(local, text)
-    else this.#adapter.forward(member.node, member.id, text)
+    else this.#adapter.forward(member.node, member.id, text, pool)
   }
 
   /**
@@ -168,10 +168,10 @@ export class ClusterView implements AdapterHost {
    * no room for it (the sender gets peer-busy). A remote target's process applies the same rule
    * when the frame arrives (`deliver`).
    */
-  relay (member: Member, text: string): boolean {
+  relay (member: Member, text: string, pool: string): boolean {
     const local = member.endpoint
     if (local === undefined) {
-      this.#adapter.forward(member.node, member.id, text)
+      this.#adapter.forward(member.node, member.id, text, pool)
       return true
     }
     return this.#send(local, text, true) !== 'busy'

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import { MemoryAdapter } from '../adapters/memory'
 import type { CoreOptions } from '../options'
 import { CLOSE_CODES } from '../protocol'
@@ -6,7 +6,7 @@ import { ClusterView } from './cluster-view'
 import { channels, observeAdapter } from './diagnostics'
 import { drain } from './drain'
 import { Emitter, type PoolManagerEvents } from './emitter'
-import type { SocketLike, WriteLimits } from './endpoint'
+import type { ConnectionRequest, SocketLike, WriteLimits } from './endpoint'
 import { SYSTEM_CLOCK, type Clock } from './clock'
 import { Heartbeat } from './heartbeat'
 import { IceRefresh } from './ice-refresh'
@@ -19,7 +19,7 @@ export interface Core {
   /** The public facade, `fastify.rtcPools`. */
   readonly manager: PoolManager
   /** Takes ownership of an upgraded socket; while the server closes, closes it with 1001 and returns null. */
-  connect (socket: SocketLike, request: FastifyRequest, boundPool: string | null): Session | null
+  connect (socket: SocketLike, request: ConnectionRequest, boundPool: string | null): Session | null
   /** Attaches the adapter and starts the heartbeat; called once. */
   start (): Promise<void>
   /** Drains every connection (lib/core/drain.ts) and waits for the sockets to go. Idempotent. */

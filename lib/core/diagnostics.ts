@@ -262,6 +262,6 @@ export function observeAdapter (adapter: Adapter, node: () => string): Adapter {
       return promise
     }
   }
-  observed.forward = (target, id, text) => adapter.forward(target, id, text)
+  observed.forward = (target, id, text, pool) => adapter.forward(target, id, text, pool)
   return observed
 }

@@ -156,8 +156,8 @@ export class PoolManager {
   async send (id: string, type: string, data: unknown = {}): Promise<void> {
     const { cluster } = this.#open()
     const text = applicationEvent(type, data)
-    const node = cluster.endpoint(id) !== undefined ? cluster.node : (await this.#locate(id)).node
-    cluster.route({ id, node }, text)
+    const where = cluster.endpoint(id) !== undefined ? { node: cluster.node, pool: '' } : await this.#locate(id)
+    cluster.route({ id, node: where.node }, text, where.pool)
   }
 
   /** Sends an application event to every member of a pool (but `except`). */
@@ -167,7 +167,7 @@ export class PoolManager {
     const text = applicationEvent(type, data)
     const members = cluster.view(pool)?.members.values() ?? (await adapter.pool(pool))?.members
     if (members === undefined) throw new errors.FST_RTC_NO_SUCH_POOL(pool)
-    for (const m of members) if (m.id !== opts.except) cluster.route(m, text)
+    for (const m of members) if (m.id !== opts.except) cluster.route(m, text, pool)
   }
 
   /**

@@ -1,5 +1,5 @@
 import {
-  candidateMessage, clip, isCandidate, isPeerId, isSessionDescription, sdpMessage, type ErrorContext, type FrameData, type Reason
+  candidateFromJson, clip, frameValue, isCandidate, isPeerId, isSessionDescription, sdpFromJson, type ErrorContext, type FrameData, type Reason
 } from '../protocol'
 import type { ClusterView } from './cluster-view'
 import { channels, sdpType } from './diagnostics'
@@ -10,9 +10,11 @@ export type Refuse = (reason: Reason, message?: string, context?: ErrorContext) 
 
 /**
  * A member's `rtc:sdp` or `rtc:candidate` to another member of its pool (rules 3 and 4): checked,
- * rewritten with the sender's id, and written to the target here or forwarded to its process.
+ * rewritten with the sender's id, and written to the target here or forwarded to its process. The
+ * relayed frame carries the sender's own JSON text (`frameText`) of the description or candidate,
+ * once validated (frameValue).
  */
-export function relay (cluster: ClusterView, endpoint: Endpoint, type: 'rtc:sdp' | 'rtc:candidate', data: FrameData, refuse: Refuse): void {
+export function relay (cluster: ClusterView, endpoint: Endpoint, type: 'rtc:sdp' | 'rtc:candidate', data: FrameData, frameText: string, refuse: Refuse): void {
   const { id, pool } = endpoint
   const view = pool === null ? undefined : cluster.view(pool)
   if (view === undefined) {
@@ -31,20 +33,20 @@ export function relay (cluster: ClusterView, endpoint: Endpoint, type: 'rtc:sdp'
       refuse('invalid-description', undefined, { type, to })
       return
     }
-    text = sdpMessage(id, data.description)
+    text = sdpFromJson(id, frameValue(frameText, 'description', data.description))
   } else {
     if (!isCandidate(data.candidate)) {
       refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
       return
     }
-    text = candidateMessage(id, data.candidate)
+    text = candidateFromJson(id, frameValue(frameText, 'candidate', data.candidate))
   }
   const target = view.members.get(to)
   if (target === undefined) {
     refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
     return
   }
-  if (!cluster.relay(target, text)) {
+  if (!cluster.relay(target, text, view.name)) {
     refuse('peer-busy', undefined, { type, to })
     return
   }

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
 import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions } from '../options'
@@ -9,7 +9,7 @@ import type { ClusterView, Connection } from './cluster-view'
 import { unrefTimeout, type Clock, type TimerHandle } from './clock'
 import { channels, receivedKind } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
-import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
+import { Endpoint, type ConnectionRequest, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
 import { RateCounter } from './rate-counter'
 import { relay, type Refuse } from './relay'
@@ -66,7 +66,7 @@ export class Session implements Connection {
   /** The type of the frame being handled, once parsed (for its fact). */
   #frameType: string | undefined = undefined
 
-  constructor (ctx: SessionContext, socket: SocketLike, request: FastifyRequest, boundPool: string | null) {
+  constructor (ctx: SessionContext, socket: SocketLike, request: ConnectionRequest, boundPool: string | null) {
     const { rateLimit } = ctx.options
     this.#ctx = ctx
     this.#rate = rateLimit === null
@@ -129,14 +129,15 @@ export class Session implements Connection {
       this.#refuse('invalid-frame', 'Binary frames are not part of the protocol: send JSON as text')
       return
     }
-    const frame = parseFrame(buffer.toString('utf8'))
+    const text = buffer.toString('utf8')
+    const frame = parseFrame(text)
     this.#frameType = frame.type
     if (isFrameError(frame)) {
       this.#refuse(frame.reason, undefined, frame.type === undefined ? {} : { type: frame.type })
       return
     }
     try {
-      this.#dispatch(frame.type, frame.data)
+      this.#dispatch(frame.type, frame.data, text)
     } catch (err) {
       this.#internalError(err)
     }
@@ -148,12 +149,12 @@ export class Session implements Connection {
     channels.frame.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, direction: 'in', kind: receivedKind(this.#frameType), bytes })
   }
 
-  #dispatch (type: string, data: FrameData): void {
+  #dispatch (type: string, data: FrameData, frameText: string): void {
     const first = this.#handled++ === 0
     switch (type) {
       case 'rtc:sdp':
       case 'rtc:candidate':
-        relay(this.#ctx.cluster, this.endpoint, type, data, this.#refuser)
+        relay(this.#ctx.cluster, this.endpoint, type, data, frameText, this.#refuser)
         return
       case JOIN:
         this.#admission.join(data).catch((err: unknown) => this.#internalError(err))
@@ -282,7 +283,7 @@ export class Session implements Connection {
   }
 
   /** @internal A resume: the suspended member goes on on `socket`. */
-  adopt (socket: SocketLike, request: FastifyRequest): void {
+  adopt (socket: SocketLike, request: ConnectionRequest): void {
     this.endpoint.rebind(socket, request)
     this.#socket = socket
     this.#handled = 1

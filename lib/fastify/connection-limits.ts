@@ -62,6 +62,6 @@ export function connectionLimits (maxConnections: number, maxConnectionsPerIp: n
     counted.add(socket)
     open++
     perIp.set(ip, fromIp + 1)
-    socket.once('close', () => { release(ip) })
+    socket.on('close', () => { release(ip) }) // 'close' comes once: no once() wrapper to keep per socket
   }
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 type ChildLoggerFactory = FastifyInstance['childLoggerFactory']
 
@@ -35,11 +35,19 @@ export function withoutQuery (req: LoggedRequest): Record<string, unknown> {
 /**
  * A child logger factory for the plugin's prefixed context: every request logger there (routes, 404s,
  * errors) serializes `req` without the query string, whatever the route. Wraps the app's own factory.
+ * Each request's logger is a plain child of one query-free logger made once per parent logger, so a
+ * request (kept by its socket for a connection's life) does not carry serializers of its own.
  */
 export function queryFreeLoggers (parent: ChildLoggerFactory): ChildLoggerFactory {
+  const queryFree = new WeakMap<FastifyBaseLogger, FastifyBaseLogger>()
   return function (logger, bindings, opts, rawReq) {
+    if (opts.serializers === undefined) {
+      let base = queryFree.get(logger)
+      if (base === undefined) queryFree.set(logger, base = logger.child({}, { serializers: { req: withoutQuery } }))
+      return parent.call(this, base, bindings, opts, rawReq)
+    }
     // pino reads inherited serializers too (for...in): the route's and the app's stay, `req` is replaced
-    const serializers = Object.assign(Object.create(opts.serializers ?? null) as object, { req: withoutQuery })
+    const serializers = Object.assign(Object.create(opts.serializers) as object, { req: withoutQuery })
     return parent.call(this, logger, bindings, { ...opts, serializers }, rawReq)
   }
 }

@@ -35,7 +35,7 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
   if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()
   const poolExists = async (name: string): Promise<boolean> => (await core.manager.get(name)) !== null
-  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options, node: core.manager.node })
+  await fastify.register(routes, { prefix: options.prefix, connect: core.connect, poolExists, options, node: core.manager.node, ownWebsocket: !appWebsocket })
   if (options.demo) {
     // A child of its own, at the context's root (the page answers /:pool there); the page is told
     // where it lives (`base`) and where the signalling is, both under the context's own prefix.

@@ -2,6 +2,7 @@ import type {
   FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler, preHandlerHookHandler, preValidationHookHandler, RouteShorthandOptions
 } from 'fastify'
 import type {} from '@fastify/websocket'
+import type { WebSocket } from '@fastify/websocket'
 import type { Core } from '../core/core'
 import { channels, refusalOf } from '../core/diagnostics'
 import { errors } from '../errors'
@@ -11,6 +12,8 @@ import { registerAssets } from './assets'
 import { connectionLimits } from './connection-limits'
 import { notFound, pathOf, queryFreeLoggers } from './logging'
 import { refuse } from './refuse'
+import { keepRequest, upgradeResponses } from './upgrade-request'
+import { ownSocketErrors } from './websocket'
 
 export interface RoutesOptions {
   /** Hands an upgraded socket to the core. */
@@ -20,6 +23,8 @@ export interface RoutesOptions {
   options: NormalizedOptions
   /** The server's id, for the facts it publishes (lib/core/diagnostics.ts). */
   node: string
+  /** The plugin registered @fastify/websocket itself (with its own errorHandler). */
+  ownWebsocket?: boolean
 }
 
 function slashes (path: string): number {
@@ -42,7 +47,7 @@ function list<T> (hooks: Hooks<T>): T[] {
  * 401/403 and the socket is never opened. The browser client is served beside them
  * (`{prefix}/client.js`, `{prefix}/client.mjs`), without the auth hooks.
  */
-export async function routes (fastify: FastifyInstance, { connect, poolExists, options, node }: RoutesOptions): Promise<void> {
+export async function routes (fastify: FastifyInstance, { connect, poolExists, options, node, ownWebsocket = false }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength, privatePools } = options
   const admit = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
   // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
@@ -99,6 +104,18 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     channels.connection.publish({ node, event: 'refused', result, statusCode: reply.statusCode })
   }
 
+  // A socket keeps nothing of its upgrade but what keepRequest copies: not the request, the reply or the response.
+  const responses = upgradeResponses()
+  const remember: onRequestHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
+    if (request.ws) responses.remember(request, reply.raw)
+  }
+  const accept = (socket: WebSocket, request: FastifyRequest, pool: string | null): void => {
+    responses.release(request)
+    const kept = keepRequest(request)
+    if (ownWebsocket) ownSocketErrors(socket, kept)
+    connect(socket, kept, pool)
+  }
+
   const upgradeRequired = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
     refuse(reply.header('upgrade', 'websocket'), new errors.FST_RTC_UPGRADE_REQUIRED())
 
@@ -109,23 +126,23 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     method: 'GET' as const,
     // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
     handler: upgradeRequired,
-    onRequest: [admit, ...guards],
+    onRequest: [remember, admit, ...guards],
     onResponse: [...list(user.onResponse as Hooks<onResponseHookHandler>), refused]
   }
 
   fastify.route({
     ...base,
     url: '/',
-    wsHandler: (socket, request) => { connect(socket, request, null) }
+    wsHandler: (socket, request) => { accept(socket, request, null) }
   })
 
   fastify.route({
     ...base,
     url: '/*',
-    onRequest: [admit, bindPoolParam, ...guards],
+    onRequest: [remember, admit, bindPoolParam, ...guards],
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
     preHandler: [...list(user.preHandler as Hooks<preHandlerHookHandler>), ...(privatePools ? [checkPoolExists] : [])],
-    wsHandler: (socket, request) => { connect(socket, request, (request.params as { pool: string }).pool) }
+    wsHandler: (socket, request) => { accept(socket, request, (request.params as { pool: string }).pool) }
   })
 
   await registerAssets(fastify, { demo: options.demo, prefix: options.prefix })

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { WebSocket, WebsocketPluginOptions } from '@fastify/websocket'
 import { errors } from '../errors'
 import type { NormalizedOptions } from '../options'
@@ -28,7 +28,7 @@ function relayTo (server: EventEmitter): Pick<EventEmitter, 'on' | 'removeListen
  * ws's `WS_ERR_*` codes; ws has already sent the close code) is the client's problem: debug, no
  * stack. Anything else is the server's: error. Either way the socket is terminated, as by default.
  */
-function onSocketError (error: Error, socket: WebSocket, request: FastifyRequest): void {
+function onSocketError (error: Error, socket: WebSocket, request: { log: FastifyBaseLogger }): void {
   const code = (error as NodeJS.ErrnoException).code
   if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
     request.log.debug({ code, message: error.message }, 'rtc: the client broke the WebSocket protocol')
@@ -36,6 +36,17 @@ function onSocketError (error: Error, socket: WebSocket, request: FastifyRequest
     request.log.error({ err: error }, 'rtc: WebSocket error')
   }
   socket.terminate()
+}
+
+/**
+ * When the plugin registered @fastify/websocket itself: swaps its per-socket 'error' listener (a
+ * closure over the upgrade's request and reply, which would keep both for the socket's life) for
+ * the same errorHandler over what the connection kept of the request. Called in the route's
+ * wsHandler, where that listener is the socket's only one; the socket is never without one.
+ */
+export function ownSocketErrors (socket: WebSocket, request: { log: FastifyBaseLogger }): void {
+  socket.removeAllListeners('error')
+  socket.on('error', (error) => { onSocketError(error, socket, request) })
 }
 
 /** The @fastify/websocket options when the plugin registers it itself. */

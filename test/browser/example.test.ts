@@ -2,40 +2,12 @@
 // port; two tabs at /<pool> see each other's video, named by ?name=.
 
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import { join } from 'node:path'
-import type { Test } from 'tap'
+import { startExample } from '../example-process'
 import { chromiumMissing, launch, openPages, until } from './helpers'
-
-const ROOT = join(__dirname, '..', '..')
-
-/** Starts example/server.ts with PORT=0 and resolves with its origin, read from its log. */
-async function startExample (t: Test): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'example/server.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  t.teardown(async () => {
-    if (child.exitCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    await exited
-  })
-  const lines = createInterface({ input: child.stdout })
-  return await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`example/server.ts exited with ${code}`)))
-    lines.on('line', (line) => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)
-      if (match !== null) resolve(match[1])
-    })
-  })
-}
 
 if (!chromiumMissing(t)) {
   t.test('example/server.ts: two tabs see each other', async (t) => {
-    const origin = await startExample(t)
+    const { origin } = await startExample(t, { HOST: '127.0.0.1' })
     const page = await fetch(`${origin}/lobby`)
     t.equal(page.status, 200, 'GET /lobby is the demo page')
     const client = await fetch(`${origin}/rtc/client.js`)
@@ -59,5 +31,11 @@ if (!chromiumMissing(t)) {
     await a.click('#mic')
     await until('the mic-off badge for Tab A', async () => await b.evaluate(() => !(globalThis as any).document.querySelector('.tile.remote .mic-off').hidden))
     t.pass('a describe event from one tab updates the other tab (mic off)')
+
+    // What an operator scrapes after that call (the closing note of the metrics issue quotes it).
+    const scrape = await (await fetch(`${origin}/metrics`)).text()
+    t.match(scrape, /^rtc_signal_members 2$/m, '/metrics: two members')
+    t.match(scrape, /^rtc_signal_negotiation_seconds_count\{outcome="answered"\} 1$/m, 'one negotiation, answered')
+    t.comment(scrape.split('\n').filter((l) => l.startsWith('rtc_signal_') && !l.includes('_bucket') && !/ 0$/.test(l)).join('\n'))
   })
 }

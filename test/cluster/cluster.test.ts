@@ -1,17 +1,9 @@
-// A real cluster: one redis-server, three signalling server processes on their own ports, clients
-// spread over them. Join, relay in order, describe, stop, kick, limits under concurrent joins, a
-// SIGKILLed process, a Redis restart.
-import { randomUUID } from 'node:crypto'
+// A real cluster: one redis-server, three signalling server processes (three-processes.ts), and a
+// restart of the Redis server.
 import t from 'tap'
-import { joinSpread, rule9Violations } from '../adapter-contract'
-import { Client } from '../helpers'
-import { ServerProcess } from './procs'
 import { RedisServer, announceSkip, redisMissing } from './redis'
-import { knowsExactly, signalKnownPeers, trackPeers, until } from './watch'
-
-/** Short, so the dead-process test runs in seconds; the default is 10 s. */
-const TTL = 3000
-const SDP = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n' }
+import { SDP, threeProcesses } from './three-processes'
+import type { Client } from '../helpers'
 
 const missing = redisMissing()
 if (missing !== null) {
@@ -19,271 +11,67 @@ if (missing !== null) {
   t.test('cluster of three processes on Redis', { skip: missing }, async () => {})
 } else {
   let redis: RedisServer
-  const procs: ServerProcess[] = []
-  const clients: Client[] = []
-  const prefix = `cluster-${randomUUID()}:`
-  const urls = (): string[] => procs.slice(0, 3).map((p) => p.url)
-  const open = async (url: string, query = ''): Promise<Client> => {
-    const c = await Client.open(`${url}/rtc${query}`)
-    clients.push(c)
-    return c
-  }
-  const spread = async (pool: string, n: number): Promise<Client[]> => {
-    const cs = await joinSpread(urls(), pool, n)
-    clients.push(...cs)
-    return cs
-  }
+  threeProcesses(t, {
+    start: async () => { redis = await RedisServer.start() },
+    stop: async () => { await redis?.stop('SIGTERM') },
+    where: () => ({ url: redis.url })
+  }, ({ procs, urls, open }) => {
+    t.test('Redis restart survived: local service goes on, joins fail fast, members are re-announced', async (t) => {
+      const [p0, p1, p2] = urls()
+      const a = await open(p0)
+      await a.join('storm')
+      const a2 = await open(p0)
+      await a2.join('storm')
+      await a.expect('rtc:peer')
+      const b = await open(p1)
+      await b.join('storm')
+      for (const x of [a, a2]) await x.expect('rtc:peer')
 
-  t.before(async () => {
-    redis = await RedisServer.start()
-    for (let i = 0; i < 3; i++) procs.push(await ServerProcess.start({ url: redis.url, prefix, ttl: TTL }))
-  })
-  t.teardown(async () => {
-    for (const c of clients) c.ws.terminate()
-    await Promise.all(procs.map((p) => p.stop()))
-    await redis?.stop('SIGTERM')
-  })
+      await redis.stop('SIGKILL')
+      // Local relay needs no Redis.
+      a.send('rtc:sdp', { to: a2.id, description: SDP })
+      t.same(await a2.expect('rtc:sdp'), { peer: a.id, description: SDP }, 'relay within a process goes on')
+      // Once a process has noticed, a new join there is refused at once, with a message saying why.
+      await procs[2].call('waitLog', 'lost Redis')
+      const x = await open(p2)
+      x.send('rtc:join', { pool: 'storm' })
+      t.match(await x.next(), { type: 'rtc:error', data: { reason: 'join-denied', message: /Redis/ } }, 'join refused with join-denied while Redis is down')
+      x.close()
+      a.send('rtc:candidate', { for: b.id, candidate: null }) // dropped (no Redis), must not crash anything
 
-  t.test('a pool spans three processes: rtc:joined lists the members of every process with their descriptions', async (t) => {
-    const [p0, p1, p2] = urls()
-    const a = await open(p0, '?name=ada')
-    await a.join('span')
-    const b = await open(p1, '?name=bob')
-    await b.join('span')
-    t.same(await a.expect('rtc:peer'), { id: b.id, description: { name: 'bob' } })
-    t.same(await a.expect('rtc:describe'), { id: b.id, uid: b.id, description: { name: 'bob' } })
-    const c = await open(p2, '?name=cy')
-    const joined = await c.join('span')
-    t.same(joined.peers, [a.id, b.id], 'members of processes 0 and 1, in join order')
-    t.same(joined.descriptions, { [a.id]: { name: 'ada' }, [b.id]: { name: 'bob' }, [c.id]: { name: 'cy' } })
-    for (const x of [a, b]) {
-      t.same(await x.expect('rtc:peer'), { id: c.id, description: { name: 'cy' } })
-      await x.expect('rtc:describe')
-    }
-    const info = await procs[1].call('get', 'span')
-    t.same(info.members.map((m: any) => m.node), procs.slice(0, 3).map((p) => p.node), 'each member on its own process')
-
-    // Relay in order: 300 frames from each of a and b to c, interleaved, through Redis.
-    const N = 300
-    a.send('rtc:sdp', { to: c.id, description: SDP })
-    for (let i = 0; i < N; i++) {
-      a.send('rtc:candidate', { for: c.id, candidate: { candidate: `a${i}` } })
-      b.send('rtc:candidate', { for: c.id, candidate: { candidate: `b${i}` } })
-    }
-    const got: Record<string, number[]> = { [a.id]: [], [b.id]: [] }
-    let sdp: Record<string, any> | null = null
-    for (let i = 0; i < 2 * N + 1; i++) {
-      const m = await c.next()
-      if (m.type === 'rtc:sdp') {
-        t.same(got[a.id], [], 'a\'s sdp before a\'s candidates (order per sender; b\'s may come first)')
-        sdp = m.data
-      } else {
-        t.equal(m.type, 'rtc:candidate')
-        got[m.data.from].push(Number(String(m.data.candidate.candidate).slice(1)))
+      await redis.restart() // same port, empty data set
+      // Every process re-announces its members. Peers on other processes see them close and join
+      // again (Redis had forgotten them); nothing is ever named before it is announced (rule 9).
+      const announcedAgain = async (c: Client, ids: string[]): Promise<void> => {
+        const seen = new Set<string>()
+        while (ids.some((id) => !seen.has(id))) {
+          const m = await c.next(20_000)
+          if (m.type === 'rtc:peer') seen.add(m.data.id)
+        }
       }
-    }
-    t.same(sdp, { peer: a.id, description: SDP })
-    const inOrder = Array.from({ length: N }, (_, i) => i)
-    t.same(got[a.id], inOrder, 'a (process 0) → c (process 2): all, in order')
-    t.same(got[b.id], inOrder, 'b (process 1) → c (process 2): all, in order')
-
-    // Describe from process 2, for a member connected to process 0.
-    await procs[2].call('describe', a.id, { name: 'ada', role: 'host' })
-    t.same(await b.expect('rtc:describe'), { id: a.id, uid: a.id, description: { name: 'ada', role: 'host' } })
-    t.same(await c.expect('rtc:describe'), { id: a.id, uid: a.id, description: { name: 'ada', role: 'host' } })
-    t.same(await a.sync(), [], 'not to the member described')
-
-    // Send to a member on another process.
-    await procs[0].call('send', c.id, 'note', { hi: 1 })
-    t.same(await c.expect('note'), { hi: 1 })
-
-    b.close()
-    for (const x of [a, c]) t.same(await x.expect('rtc:close'), { id: b.id, uid: b.id })
-    for (const x of [a, c]) t.same(await x.sync(), [], 'exactly one rtc:close')
-  })
-
-  t.test('stop: a pool created on process 0, joined on all three, closed from process 2', async (t) => {
-    await procs[0].call('createPool', 'stage', { maxMembers: 10 })
-    const e = await procs[1].call('createPool', 'stage').catch((err: { code: string }) => err)
-    t.equal(e.code, 'FST_RTC_POOL_EXISTS', 'the name is taken cluster-wide')
-    const members = await spread('stage', 6)
-    t.equal((await procs[2].call('get', 'stage')).members.length, 6)
-    await procs[2].call('closePool', 'stage')
-    for (const m of members) {
-      t.same(await m.expect('rtc:stop'), {})
-      t.equal((await m.closed).code, 1000)
-    }
-    t.equal(await procs[0].call('get', 'stage'), null)
-    const late = await open(urls()[1])
-    t.same((await late.join('stage')).peers, [], 'nobody left anywhere: a later join (public servers) starts an empty pool')
-  })
-
-  t.test('kick of a member on another process: closed with 1008, its peers get one rtc:close', async (t) => {
-    const [a, b, c] = await spread('kicks', 3)
-    const where = await procs[0].call('get', 'kicks')
-    t.equal(where.members[1].node, procs[1].node, 'b is on process 1')
-    await procs[0].call('kick', b.id, 'out')
-    t.same(await b.closed, { code: 1008, reason: 'out' })
-    for (const x of [a, c]) t.same(await x.expect('rtc:close'), { id: b.id, uid: b.id })
-    for (const x of [a, c]) t.same(await x.sync(), [])
-  })
-
-  t.test('member limit under concurrent joins on three processes: never exceeded', async (t) => {
-    for (let round = 0; round < 10; round++) {
-      const pool = `cap${round}`
-      await procs[round % 3].call('createPool', pool, { maxMembers: 4 })
-      const cs = await Promise.all(Array.from({ length: 15 }, (_, i) => open(urls()[i % 3])))
-      for (const c of cs) c.send('rtc:join', { pool })
-      const firsts = await Promise.all(cs.map(async (c) => await c.next()))
-      const admitted = firsts.filter((m) => m.type === 'rtc:joined').length
-      const full = firsts.filter((m) => m.type === 'rtc:error' && m.data.reason === 'pool-full').length
-      t.equal(admitted, 4, `round ${round}: 4 admitted`)
-      t.equal(full, 11, `round ${round}: 11 refused with pool-full`)
-      t.equal((await procs[(round + 1) % 3].call('get', pool)).members.length, 4)
-      for (const c of cs) c.close()
-    }
-  })
-
-  t.test('churn across processes: members come and go while every member signals every peer it knows (rule 9)', async (t) => {
-    const RELAYED = 1000
-    const churners: Client[] = []
-    const live: Client[] = []
-    const stops: Array<() => void> = []
-    t.teardown(() => { for (const stop of stops) stop() })
-    let relayed = 0
-    let onRelayed = (): void => {}
-    const enoughRelayed = new Promise<void>((resolve) => { onRelayed = resolve })
-    const deadline = Date.now() + 4000
-    for (let i = 0; i < 60 && Date.now() < deadline; i++) {
-      const c = await open(urls()[i % 3])
-      c.ws.on('message', (data) => { if (JSON.parse(String(data)).type === 'rtc:candidate' && ++relayed === RELAYED) onRelayed() })
-      stops.push(signalKnownPeers(c))
-      c.send('rtc:join', { pool: 'churn' })
-      churners.push(c)
-      live.push(c)
-      if (live.length > 6) live.splice(Math.floor(Math.random() * live.length), 1)[0].close()
-      // The churn's pace, not a wait for anything: frames flow between membership changes.
-      await new Promise((resolve) => setTimeout(resolve, 30))
-    }
-    // Settled when every member still here knows exactly the others: every join and leave has
-    // reached it (frames keep flowing meanwhile).
-    const idOf = (c: Client): string | undefined => c.received.find((m) => m.type === 'rtc:joined')?.data.client_id
-    for (const c of live) t.ok(await until(c, () => idOf(c) !== undefined), 'joined')
-    const ids = live.map((c) => idOf(c) as string)
-    for (const [i, c] of live.entries()) {
-      const known = trackPeers(c)
-      t.ok(await until(c, () => knowsExactly(known, ids.filter((_, j) => j !== i))), 'knows exactly the members still here')
-    }
-    // The members still here keep signalling until enough frames have crossed (a busy machine
-    // relays fewer during the churn itself).
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([enoughRelayed, new Promise((resolve) => { timer = setTimeout(resolve, 20_000) })])
-    clearTimeout(timer)
-    for (const stop of stops) stop()
-    t.ok(relayed >= RELAYED, `${relayed} frames relayed during and just after the churn`)
-    for (const c of churners) t.same(rule9Violations(c), [], 'nothing about a peer before it was announced, one rtc:close per peer')
-    for (const c of live) c.close()
-  })
-
-  t.test('a SIGKILLed process: survivors remove its members; each peer gets exactly one rtc:close per member', async (t) => {
-    const victim = await ServerProcess.start({ url: redis.url, prefix, ttl: TTL })
-    procs.push(victim)
-    const [p0, p1] = urls()
-    const a = await open(p0)
-    await a.join('doomed')
-    const b = await open(p1)
-    await b.join('doomed')
-    await a.expect('rtc:peer')
-    const v1 = await open(victim.url)
-    await v1.join('doomed')
-    const v2 = await open(victim.url)
-    await v2.join('doomed')
-    for (const x of [a, b]) {
-      t.equal((await x.expect('rtc:peer')).id, v1.id)
-      t.equal((await x.expect('rtc:peer')).id, v2.id)
-    }
-    t.equal((await v1.expect('rtc:peer')).id, v2.id)
-
-    const killedAt = Date.now()
-    await victim.kill()
-    const closedWithin = async (c: Client): Promise<number> => {
-      const ids = new Set<string>()
-      while (ids.size < 2) ids.add((await c.expect('rtc:close', 4 * TTL)).id)
-      t.same([...ids].sort(), [v1.id, v2.id].sort())
-      return Date.now() - killedAt
-    }
-    const times = await Promise.all([closedWithin(a), closedWithin(b)])
-    const slowest = Math.max(...times)
-    t.comment(`members of a SIGKILLed process announced closed after ${slowest} ms (ttl ${TTL} ms; bound ttl + ttl/3 = ${TTL + TTL / 3} ms)`)
-    process.stderr.write(`cluster: SIGKILLed process's members announced closed after ${times.join(' / ')} ms (ttl ${TTL} ms)\n`)
-    // Every survivor has finished a liveness round (heartbeat and reaping) begun after the removal.
-    await Promise.all(procs.slice(0, 3).map(async (p) => await p.call('waitReaps', 2)))
-    t.same(await a.sync(), [], 'exactly once at a')
-    t.same(await b.sync(), [], 'exactly once at b')
-    t.same((await procs[0].call('get', 'doomed')).members.map((m: any) => m.id), [a.id, b.id])
-    a.send('rtc:sdp', { to: b.id, description: SDP })
-    t.same(await b.expect('rtc:sdp'), { peer: a.id, description: SDP }, 'survivors still relay')
-  })
-
-  t.test('Redis restart survived: local service goes on, joins fail fast, members are re-announced', async (t) => {
-    const [p0, p1, p2] = urls()
-    const a = await open(p0)
-    await a.join('storm')
-    const a2 = await open(p0)
-    await a2.join('storm')
-    await a.expect('rtc:peer')
-    const b = await open(p1)
-    await b.join('storm')
-    for (const x of [a, a2]) await x.expect('rtc:peer')
-
-    await redis.stop('SIGKILL')
-    // Local relay needs no Redis.
-    a.send('rtc:sdp', { to: a2.id, description: SDP })
-    t.same(await a2.expect('rtc:sdp'), { peer: a.id, description: SDP }, 'relay within a process goes on')
-    // Once a process has noticed, a new join there is refused at once, with a message saying why.
-    await procs[2].call('waitLog', 'lost Redis')
-    const x = await open(p2)
-    x.send('rtc:join', { pool: 'storm' })
-    t.match(await x.next(), { type: 'rtc:error', data: { reason: 'join-denied', message: /Redis/ } }, 'join refused with join-denied while Redis is down')
-    x.close()
-    a.send('rtc:candidate', { for: b.id, candidate: null }) // dropped (no Redis), must not crash anything
-
-    await redis.restart() // same port, empty data set
-    // Every process re-announces its members. Peers on other processes see them close and join
-    // again (Redis had forgotten them); nothing is ever named before it is announced (rule 9).
-    const announcedAgain = async (c: Client, ids: string[]): Promise<void> => {
-      const seen = new Set<string>()
-      while (ids.some((id) => !seen.has(id))) {
-        const m = await c.next(20_000)
-        if (m.type === 'rtc:peer') seen.add(m.data.id)
+      await announcedAgain(b, [a.id, a2.id])
+      await announcedAgain(a, [b.id])
+      await announcedAgain(a2, [b.id])
+      t.pass('members of each process announced again to the others')
+      // Process 2 has no member here, so nothing above waited for it: it answers once it has resynced.
+      await procs[2].call('waitLog', 'Redis is back')
+      const info = await procs[2].call('get', 'storm')
+      t.same(new Set(info.members.map((m: any) => m.id)), new Set([a.id, a2.id, b.id]), 'Redis knows every member again')
+      // The cluster works again: relay across processes, and a new member joining on a third process.
+      b.send('rtc:sdp', { to: a.id, description: SDP })
+      t.match(await a.next(), { type: 'rtc:sdp', data: { peer: b.id } })
+      const c = await open(p2)
+      const joined = await c.join('storm')
+      t.same(new Set(joined.peers), new Set([a.id, a2.id, b.id]))
+      c.send('rtc:sdp', { to: b.id, description: SDP })
+      let m
+      do m = await b.next(); while (m.type !== 'rtc:sdp')
+      t.equal(m.data.peer, c.id)
+      for (const p of procs.slice(0, 3)) {
+        const lost = await p.call('logs', 'lost Redis')
+        t.equal(lost.length, 1, 'the outage is logged once per process')
+        t.ok((await p.call('logs', 'Redis is back')).length >= 1, 'and its end')
       }
-    }
-    await announcedAgain(b, [a.id, a2.id])
-    await announcedAgain(a, [b.id])
-    await announcedAgain(a2, [b.id])
-    t.pass('members of each process announced again to the others')
-    // Process 2 has no member here, so nothing above waited for it: it answers once it has resynced.
-    await procs[2].call('waitLog', 'Redis is back')
-    const info = await procs[2].call('get', 'storm')
-    t.same(new Set(info.members.map((m: any) => m.id)), new Set([a.id, a2.id, b.id]), 'Redis knows every member again')
-    // The cluster works again: relay across processes, and a new member joining on a third process.
-    b.send('rtc:sdp', { to: a.id, description: SDP })
-    t.match(await a.next(), { type: 'rtc:sdp', data: { peer: b.id } })
-    const c = await open(p2)
-    const joined = await c.join('storm')
-    t.same(new Set(joined.peers), new Set([a.id, a2.id, b.id]))
-    c.send('rtc:sdp', { to: b.id, description: SDP })
-    let m
-    do m = await b.next(); while (m.type !== 'rtc:sdp')
-    t.equal(m.data.peer, c.id)
-    for (const p of procs.slice(0, 3)) {
-      const lost = await p.call('logs', 'lost Redis')
-      t.equal(lost.length, 1, 'the outage is logged once per process')
-      t.ok((await p.call('logs', 'Redis is back')).length >= 1, 'and its end')
-    }
-  })
-
-  t.test('rule 9 held for every client of every test', async (t) => {
-    for (const c of clients) t.same(rule9Violations(c), [], `client ${c.id || '(never joined)'}`)
+    })
   })
 }

@@ -9,7 +9,9 @@ const START_TIMEOUT_MS = 30_000
 const CALL_TIMEOUT_MS = 15_000
 
 export interface ServerSettings {
-  url: string
+  /** One Redis server, or (`cluster`) some nodes of a Redis Cluster. */
+  url?: string
+  cluster?: Array<{ host: string, port: number }>
   prefix: string
   ttl?: number
   privatePools?: boolean

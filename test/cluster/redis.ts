@@ -36,7 +36,8 @@ export class RedisServer {
   private child: ChildProcess | null = null
   readonly port: number
 
-  private constructor (port: number) {
+  /** `args`: more redis-server options (a cluster node's). */
+  constructor (port: number, private readonly args: string[] = []) {
     this.port = port
   }
 
@@ -44,6 +45,11 @@ export class RedisServer {
     const server = new RedisServer(await freePort())
     await server.restart()
     return server
+  }
+
+  /** Its process id while it runs (to read its CPU time). */
+  get pid (): number | undefined {
+    return this.running ? this.child?.pid : undefined
   }
 
   get url (): string {
@@ -57,7 +63,7 @@ export class RedisServer {
   /** Starts (again) on the same port, with an empty data set; resolves when it says it accepts connections. */
   async restart (): Promise<void> {
     if (this.running) return
-    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'], {
+    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice', ...this.args], {
       stdio: ['ignore', 'pipe', 'inherit']
     })
     this.child = child

@@ -7,7 +7,9 @@ import type { ClusterAdapter } from '../../lib/adapters/cluster/adapter'
 import rtcSignal, { redisAdapter } from '../../lib/index'
 
 interface Settings {
-  url: string
+  /** One Redis server, or (`cluster`) some nodes of a Redis Cluster. */
+  url?: string
+  cluster?: Array<{ host: string, port: number }>
   prefix: string
   ttl?: number
   privatePools?: boolean
@@ -53,7 +55,7 @@ async function main (): Promise<void> {
       logWaiters.add(waiter)
     })
   }
-  const adapter = redisAdapter({ url: settings.url, prefix: settings.prefix, ttl: settings.ttl }) as ClusterAdapter
+  const adapter = redisAdapter({ url: settings.url, cluster: settings.cluster, prefix: settings.prefix, ttl: settings.ttl }) as ClusterAdapter
   /** Resolves once `count` more liveness rounds (heartbeat and reaping) have finished. */
   const waitReaps = (count = 1): Promise<null> => new Promise((resolve) => {
     let left = count

@@ -23,8 +23,8 @@ export interface ClusterOptions {
  * Makes every process that shares one backend (a Transport) one signalling cluster.
  *
  * - Membership lives in the backend and changes only through atomic operations (the member limit
- *   holds cluster-wide), each of which numbers its event from one counter and publishes it on the
- *   pool's channel in the same step.
+ *   holds cluster-wide), each of which numbers its event (from one counter, or one per pool) and
+ *   publishes it on the pool's channel in the same step.
  * - Every change is applied to this process's views from the ordered stream (EventStream): an
  *   operation started here resolves once its own event has come back (or, when the stream is down,
  *   is applied directly). Joins: PendingJoins. Frames for local members come through the same
@@ -79,7 +79,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     this.log = host.log.child({ adapter: transport.name.toLowerCase() })
     // `applying` (below) is complete before anything can arrive: connect() comes last.
     this.stream = new EventStream((item) => applyInbound(applying, item), this.log, STREAM_WAIT_MS)
-    this.channels = new Channels(transport, host)
+    this.channels = new Channels(transport, host, (pool) => this.stream.forget(pool))
     this.joins = new PendingJoins({
       host,
       log: this.log,
@@ -172,6 +172,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     if (this.lifecycle.ending) return
     this.lifecycle.to('closing', 'close()')
     this.liveness?.stop()
+    this.relay.drain()
     // Leave the cluster at once (members still here are announced closed) rather than after the TTL.
     if (this.liveness?.announced === true && this.transport.writable) {
       await this.transport.reap(this.node).catch((err: unknown) => this.log.warn({ err }, 'rtc: could not leave the cluster cleanly'))
@@ -220,6 +221,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   async leave (pool: string, id: string): Promise<void> {
     const ch = this.channels.borrow(pool)
     this.leaving.add(id)
+    this.relay.drain() // its frames reach their targets before its leave event
     try {
       if (this.transport.writable) {
         try {
@@ -241,6 +243,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   async describe (pool: string, id: string, description: Description): Promise<void> {
     this.assertUsable()
     const ch = this.channels.borrow(pool)
+    this.relay.drain()
     try {
       const seq = await this.transport.describe(pool, id, description)
       if (seq === 0) return
@@ -268,6 +271,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   async closePool (name: string): Promise<boolean> {
     this.assertUsable()
     const ch = this.channels.borrow(name)
+    this.relay.drain()
     try {
       const seq = await this.transport.close(name)
       if (seq === 0) return false
@@ -281,12 +285,12 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   // ---------------------------------------------------------------------------------------------
   // Adapter: routing and queries
 
-  forward (node: string, targetId: string, text: string): void {
+  forward (node: string, targetId: string, text: string, pool: string): void {
     if (node === this.node) {
       this.host.deliver(targetId, text)
       return
     }
-    this.relay.send(node, { type: 'deliver', target: targetId, text })
+    this.relay.send(node, { type: 'deliver', pool, target: targetId, text })
   }
 
   async kick (node: string, targetId: string, reason: string): Promise<void> {
@@ -295,7 +299,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       return
     }
     this.assertUsable()
-    await this.transport.publish(node, { type: 'kick', target: targetId, reason })
+    this.relay.drain() // frames sent before the kick arrive before it
+    await this.transport.publish(node, [{ type: 'kick', target: targetId, reason }])
   }
 
   async locate (id: string): Promise<{ pool: string, node: string } | null> {

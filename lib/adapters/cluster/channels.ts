@@ -16,7 +16,8 @@ const noop = (): void => {}
 export class Channels {
   private readonly channels = new Map<string, Channel>()
 
-  constructor (private readonly transport: Transport, private readonly host: AdapterHost) {}
+  /** `dropped`: called when a pool's channel is given up. */
+  constructor (private readonly transport: Transport, private readonly host: AdapterHost, private readonly dropped: (pool: string) => void) {}
 
   has (pool: string): boolean {
     return this.channels.has(pool)
@@ -56,5 +57,6 @@ export class Channels {
     if (ch === undefined || ch.refs > 0 || this.host.view(pool) !== undefined) return
     this.channels.delete(pool)
     this.transport.unsubscribe(pool)
+    this.dropped(pool)
   }
 }

@@ -83,7 +83,7 @@ export class Liveness {
     const processed = this.ctx.processed()
     const reply = await transport.heartbeat(node, ttl, randomUUID())
     const newEpoch = this.epoch !== null && reply.epoch !== this.epoch
-    const counterBack = reply.seq < processed
+    const counterBack = reply.seq !== null && reply.seq < processed
     this.epoch = reply.epoch
     if ((newEpoch || counterBack) && !this.lost) {
       this.lost = true

@@ -3,16 +3,29 @@ import type { NodeMessage, Transport } from './transport'
 
 /** Frames held for other processes while this process's membership is rebuilt; beyond, they are dropped. */
 const MAX_HELD = 10_000
+/** Characters of one tick's batch to a process beyond which it goes out at once (a burst is sent in parts). */
+const MAX_BATCH_CHARS = 64 * 1024
+
+interface Batch {
+  messages: NodeMessage[]
+  chars: number
+}
 
 /**
- * Frames for members on other processes. Published at once while live. While this process's
- * membership is being rebuilt (a resync, or an outage with the command connection up), they are
- * held and published, in order, once it is live again: a member that the backend had lost is
- * announced again first, so no peer gets a frame from a member it was told had left (docs/protocol.md,
- * rule 9). With no connection, they are dropped (counted for the log).
+ * Frames for members on other processes. While live, the frames of one tick are batched per
+ * target process and published together once the tick's I/O is handled (setImmediate): one
+ * publish per target process per tick, not one per frame, which is most of what a relayed frame
+ * costs. While this process's membership is being rebuilt (a resync, or an outage with the
+ * command connection up), they are held and published, in order, once it is live again: a member
+ * that the backend had lost is announced again first, so no peer gets a frame from a member it
+ * was told had left (docs/protocol.md, rule 9). With no connection, they are dropped (counted for
+ * the log). A membership change started here drains the batch first (`drain`), so frames sent
+ * before it reach their targets before its event.
  */
 export class Relay {
   private held: Array<[string, NodeMessage]> = []
+  private batches = new Map<string, Batch>()
+  private scheduled: NodeJS.Immediate | null = null
   private dropped = 0
 
   constructor (private readonly transport: Transport, private readonly lifecycle: Lifecycle) {}
@@ -22,7 +35,7 @@ export class Relay {
     if (!this.transport.writable || state === 'connecting' || state === 'closed') {
       this.dropped++
     } else if (state === 'live' || state === 'closing') {
-      this.publish(node, message)
+      this.enqueue(node, message)
     } else if (this.held.length < MAX_HELD) {
       this.held.push([node, message])
     } else {
@@ -37,9 +50,22 @@ export class Relay {
     for (const [node, message] of held) this.send(node, message)
   }
 
-  /** The rebuild failed (connection lost) or the adapter closed: what was held is dropped. */
+  /** Publishes this tick's batches now. */
+  drain (): void {
+    if (this.scheduled !== null) clearImmediate(this.scheduled)
+    this.scheduled = null
+    const batches = this.batches
+    this.batches = new Map()
+    for (const [node, batch] of batches) this.publish(node, batch.messages)
+  }
+
+  /** The rebuild failed (connection lost) or the adapter closed: what was held or batched is dropped. */
   discard (): void {
+    if (this.scheduled !== null) clearImmediate(this.scheduled)
+    this.scheduled = null
+    for (const batch of this.batches.values()) this.dropped += batch.messages.length
     this.dropped += this.held.length
+    this.batches = new Map()
     this.held = []
   }
 
@@ -55,7 +81,24 @@ export class Relay {
     return this.dropped
   }
 
-  private publish (node: string, message: NodeMessage): void {
-    this.transport.publish(node, message).catch(() => { this.dropped++ })
+  private enqueue (node: string, message: NodeMessage): void {
+    let batch = this.batches.get(node)
+    if (batch === undefined) {
+      batch = { messages: [], chars: 0 }
+      this.batches.set(node, batch)
+    }
+    batch.messages.push(message)
+    batch.chars += message.type === 'deliver' ? message.text.length : message.reason.length
+    if (batch.chars >= MAX_BATCH_CHARS) {
+      this.batches.delete(node)
+      this.publish(node, batch.messages)
+    } else if (this.scheduled === null) {
+      this.scheduled = setImmediate(() => this.drain())
+      this.scheduled.unref()
+    }
+  }
+
+  private publish (node: string, messages: NodeMessage[]): void {
+    this.transport.publish(node, messages).catch(() => { this.dropped += messages.length })
   }
 }

@@ -99,6 +99,7 @@ export class Resync {
         const current = await transport.snapshot(view.name)
         seq = Math.max(seq, current.seq)
         this.reconcile(view, current.snapshot, lost)
+        if (channels.has(view.name)) stream.advance(current.seq, lostData, view.name)
       }
       // Entries of this process that no live connection backs (a reply lost mid-join): remove them.
       for (const id of await transport.nodeMembers(host.node)) {

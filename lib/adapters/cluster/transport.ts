@@ -3,7 +3,7 @@ import type { Adapter, AdapterHost, MemberInfo } from '../adapter'
 
 /*
  * What the cluster core (ClusterAdapter) needs from a backend: atomic membership operations that
- * number their events from one counter, a channel per pool that carries those events in order, a
+ * number their events (one counter, or one per pool), a channel per pool that carries those events in order, a
  * channel per process for relay, and liveness keys. Redis is one backend (../redis/transport.ts);
  * ordering, pending joins, resync and liveness live in this folder and are the same for every one.
  *
@@ -17,7 +17,7 @@ export type PoolInfo = NonNullable<Awaited<ReturnType<Adapter['pool']>>>
 /** This process's view of a pool, as the host keeps it. */
 export type View = NonNullable<ReturnType<AdapterHost['view']>>
 
-/** A pool as the backend holds it, at event `seq` of the cluster's counter. */
+/** A pool as the backend holds it, at event `seq` of its counter. */
 export interface Snapshot {
   seq: number
   settings: PoolSettings
@@ -25,16 +25,16 @@ export interface Snapshot {
   members: MemberInfo[]
 }
 
-/** A membership change, numbered from the cluster's one counter (stream order is `seq` order). */
+/** A membership change, numbered from the counter of the cluster or of the pool (a pool's stream order is `seq` order). */
 export type PoolEvent =
   | { type: 'join', seq: number, member: MemberInfo }
   | { type: 'leave', seq: number, id: string }
   | { type: 'describe', seq: number, id: string, description: Description }
   | { type: 'close', seq: number }
 
-/** What one process sends another: a frame to deliver to a local endpoint, or a kick. */
+/** What one process sends another: a frame to deliver to a local endpoint of `pool`, or a kick. */
 export type NodeMessage =
-  | { type: 'deliver', target: string, text: string }
+  | { type: 'deliver', pool: string, target: string, text: string }
   | { type: 'kick', target: string, reason: string }
 
 /** One item of the ordered stream a process receives: an event of a subscribed pool, or a message to it. */
@@ -51,8 +51,11 @@ export interface HeartbeatReply {
   known: boolean
   /** A value set once per data set: a different one means the backend lost its data. */
   epoch: string
-  /** The event counter now: below an event already seen means the backend lost its data. */
-  seq: number
+  /**
+   * The event counter now: below an event already seen means the backend lost its data. Null when
+   * the backend numbers each pool's events on its own (Redis Cluster): its `known` and `epoch` tell.
+   */
+  seq: number | null
 }
 
 /** What a transport reports; called in the order the backend delivered. */
@@ -84,8 +87,11 @@ export interface Transport {
   unsubscribe (pool: string): void
   /** Subscribes again to this process's channel and to `pools` (after an outage). */
   resubscribe (pools: string[]): Promise<void>
-  /** Sends a message to another process. */
-  publish (node: string, message: NodeMessage): Promise<unknown>
+  /**
+   * Sends messages to another process, in order: the batch of one tick (Relay), so a backend can
+   * send it as one publish (or one per pool, where pools live on different shards).
+   */
+  publish (node: string, messages: readonly NodeMessage[]): Promise<unknown>
 
   /** Admits a member, atomically checking existence and the limit; `create` for a public server. */
   join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply>

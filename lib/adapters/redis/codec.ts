@@ -15,6 +15,9 @@ import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolEvent, Sn
  *   node messages (channel P..'to:'..node), text: a one-letter kind, the target id, a space, the rest
  *     'd'..id..' '..frame    deliver a serialized frame to a local endpoint
  *     'k'..id..' '..reason   kick a local endpoint
+ *   a batch of node messages (one tick's, to one process), added after the first version (which
+ *   ignores it; a batch of one is sent as the message alone):
+ *     'b'..(length..':'..message)...
  *   script replies: decode* below (a snapshot is {name, max, persistent, id, node, description JSON, ...})
  */
 
@@ -44,21 +47,53 @@ export function decodePoolEvent (text: string): PoolEvent {
   throw new Error(`unknown pool event "${String(e.t)}"`)
 }
 
-export function encodeNodeMessage (message: NodeMessage): string {
+function encodeNodeMessage (message: NodeMessage): string {
   return message.type === 'deliver'
     ? `d${message.target} ${message.text}`
     : `k${message.target} ${message.reason}`
 }
 
-/** Reads a node message; null when it is not one. */
-export function decodeNodeMessage (text: string): NodeMessage | null {
+/** One publish's text: the messages of one tick to one process, in order. */
+export function encodeNodeMessages (messages: readonly NodeMessage[]): string {
+  if (messages.length === 1) return encodeNodeMessage(messages[0])
+  let out = 'b'
+  for (const m of messages) {
+    const text = encodeNodeMessage(m)
+    out += `${text.length}:${text}`
+  }
+  return out
+}
+
+function decodeNodeMessage (text: string, pool: string): NodeMessage | null {
   const space = text.indexOf(' ')
   if (space < 2) return null
   const target = text.slice(1, space)
   const rest = text.slice(space + 1)
-  if (text[0] === 'd') return { type: 'deliver', target, text: rest }
+  if (text[0] === 'd') return { type: 'deliver', pool, target, text: rest }
   if (text[0] === 'k') return { type: 'kick', target, reason: rest }
   return null
+}
+
+/**
+ * Reads one publish's node messages, in order, skipping what is not one (`pool`: the pool whose
+ * channel carried them, '' when the channel is the process's own); throws on a broken batch.
+ */
+export function decodeNodeMessages (text: string, pool = ''): NodeMessage[] {
+  if (text[0] !== 'b') {
+    const m = decodeNodeMessage(text, pool)
+    return m === null ? [] : [m]
+  }
+  const out: NodeMessage[] = []
+  let at = 1
+  while (at < text.length) {
+    const colon = text.indexOf(':', at)
+    const length = Number(text.slice(at, colon))
+    if (colon < 0 || !Number.isInteger(length) || length < 0 || colon + 1 + length > text.length) throw new Error('a broken batch of node messages')
+    const m = decodeNodeMessage(text.slice(colon + 1, colon + 1 + length), pool)
+    if (m !== null) out.push(m)
+    at = colon + 1 + length
+  }
+  return out
 }
 
 /** Reads a snapshot reply (`seq` from the same reply); null when the pool does not exist. */

@@ -19,14 +19,16 @@ export interface ConnectionEvents {
 }
 
 type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisClient
+type ClusterConstructor = new (nodes: Array<{ host: string, port: number }>, options: Record<string, unknown>) => unknown
 type Listener = (...args: any[]) => void
 
 const noop = (): void => {}
 
-/** ioredis is loaded only when a URL is used: users of the in-memory adapter never install it. */
-async function loadIoredis (): Promise<RedisConstructor> {
+/** ioredis is loaded only when a URL or cluster nodes are used: users of the in-memory adapter never install it. */
+export async function loadIoredis (): Promise<{ Redis: RedisConstructor, Cluster: ClusterConstructor }> {
   try {
-    return (await import('ioredis')).Redis as unknown as RedisConstructor
+    const ioredis = await import('ioredis')
+    return { Redis: ioredis.Redis as unknown as RedisConstructor, Cluster: ioredis.Cluster as unknown as ClusterConstructor }
   } catch (err) {
     throw new errors.FST_RTC_INVALID_OPTION('adapter', `redisAdapter() needs the ioredis package (npm install ioredis): ${(err as Error).message}`)
   }
@@ -55,7 +57,7 @@ export class RedisConnections {
   static async open (settings: ConnectionSettings, node: string, log: FastifyBaseLogger, events: ConnectionEvents): Promise<RedisConnections> {
     let cmd = settings.client
     if (cmd === undefined) {
-      const Redis = await loadIoredis()
+      const { Redis } = await loadIoredis()
       // Commands fail at once while Redis is unreachable instead of queueing without bound, and
       // those in flight when the connection drops fail too (maxRetriesPerRequest 0) instead of being
       // sent again after the reconnection: by then they are stale (a relayed frame would reach a peer
@@ -106,28 +108,9 @@ export class RedisConnections {
     this.listeners.push([client, event, fn])
   }
 
-  /** Resolves on the 'ready' that makes both connections ready; rejects after `ms`. */
-  private whenReady (ms: number, url: string | undefined): Promise<void> {
-    if (this.ready) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!this.ready) return
-        done()
-        resolve()
-      }
-      const done = (): void => {
-        clearTimeout(timer)
-        this.cmd.removeListener('ready', check)
-        this.sub.removeListener('ready', check)
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(new errors.FST_RTC_REDIS_UNAVAILABLE(`not ready within ${ms} ms (${redactUrl(url)})`))
-      }, ms)
-      timer.unref()
-      this.cmd.on('ready', check)
-      this.sub.on('ready', check)
-    })
+  /** Resolves once both connections are ready; rejects after `ms`. */
+  private async whenReady (ms: number, url: string | undefined): Promise<void> {
+    await Promise.all([waitReady(this.cmd, ms, redactUrl(url)), waitReady(this.sub, ms, redactUrl(url))])
   }
 
   /** Closes the subscriber, and the command connection when it is ours (idempotent). */
@@ -144,6 +127,24 @@ export class RedisConnections {
       await this.cmd.quit().catch(() => this.cmd.disconnect())
     }
   }
+}
+
+/** Resolves when `client` is ready (now or on its 'ready'); rejects (FST_RTC_REDIS_UNAVAILABLE) after `ms`. */
+export function waitReady (client: Pick<RedisClient, 'status' | 'on' | 'removeListener'>, ms: number, what: string): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const ready = (): void => {
+      clearTimeout(timer)
+      client.removeListener('ready', ready)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      client.removeListener('ready', ready)
+      reject(new errors.FST_RTC_REDIS_UNAVAILABLE(`not ready within ${ms} ms (${what})`))
+    }, ms)
+    timer.unref()
+    client.on('ready', ready)
+  })
 }
 
 /** A Redis URL for a message or a log: never its password. */

@@ -25,7 +25,30 @@ import { createHash } from 'node:crypto'
  * replicas / Sentinel), not Redis Cluster.
  */
 
-const COMMON = `
+/**
+ * Lua shared by the standalone and the cluster scripts (cluster-scripts.ts): a pool's snapshot
+ * {name, max, persistent, id, node, description JSON, ...} in join order, or false when its hash is
+ * gone; `nodeOf(id)` finds a member's process.
+ */
+export const SNAPSHOT_LUA = `
+local function snapshotOf (pk, ok, ik, name, nodeOf)
+  local settings = redis.call('HMGET', pk, 'max', 'persistent')
+  if not settings[1] then return false end
+  local out = { name, settings[1], settings[2] }
+  for _, id in ipairs(redis.call('ZRANGE', ok, 0, -1)) do
+    local node = nodeOf(id)
+    local desc = redis.call('HGET', ik, id)
+    if node and desc then
+      out[#out + 1] = id
+      out[#out + 1] = node
+      out[#out + 1] = desc
+    end
+  end
+  return out
+end
+`
+
+const COMMON = `${SNAPSHOT_LUA}
 local P = ARGV[1]
 
 local function split (loc)
@@ -52,20 +75,10 @@ local function drop (id, pool)
 end
 
 local function snapshot (name)
-  local settings = redis.call('HMGET', P .. 'pool:' .. name, 'max', 'persistent')
-  if not settings[1] then return false end
-  local out = { name, settings[1], settings[2] }
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'order:' .. name, 0, -1)) do
+  return snapshotOf(P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, name, function (id)
     local loc = redis.call('HGET', P .. 'loc', id)
-    local desc = redis.call('HGET', P .. 'info:' .. name, id)
-    if loc and desc then
-      local node = split(loc)
-      out[#out + 1] = id
-      out[#out + 1] = node
-      out[#out + 1] = desc
-    end
-  end
-  return out
+    return loc and split(loc)
+  end)
 end
 `
 
@@ -201,7 +214,7 @@ export interface Script {
   readonly sha: string
 }
 
-function script (name: string, text: string): Script {
+export function script (name: string, text: string): Script {
   return Object.freeze({ name, text, sha: createHash('sha1').update(text).digest('hex') })
 }
 
@@ -216,3 +229,19 @@ export const SCRIPTS = Object.freeze({
   heartbeat: script('heartbeat', HEARTBEAT),
   reap: script('reap', REAP)
 })
+
+/** What running a script needs of a client (a Redis connection or a Cluster). */
+export interface ScriptClient {
+  evalsha (sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+}
+
+/** Runs a script by its SHA, loading it when the server does not have it (first use, a restart, a failover). */
+export async function runScript (client: ScriptClient, s: Script, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  try {
+    return await client.evalsha(s.sha, keys.length, ...keys, ...args)
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+    return await client.eval(s.text, keys.length, ...keys, ...args)
+  }
+}

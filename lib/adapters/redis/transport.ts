@@ -2,9 +2,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import { errors } from '../../errors'
 import type { MemberInfo } from '../adapter'
 import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
-import { decodeHeartbeat, decodeJoinReply, decodeLocation, decodeNodeMessage, decodePoolEvent, decodeReaped, decodeSnapshot, descriptionJson, encodeNodeMessage } from './codec'
+import { decodeHeartbeat, decodeJoinReply, decodeLocation, decodeNodeMessages, decodePoolEvent, decodeReaped, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
 import { RedisConnections, type ConnectionSettings } from './connection'
-import { SCRIPTS, type Script } from './scripts'
+import { SCRIPTS, runScript, type Script } from './scripts'
 
 export interface RedisTransportSettings extends ConnectionSettings {
   /** Prefix of every key and channel. */
@@ -12,6 +12,18 @@ export interface RedisTransportSettings extends ConnectionSettings {
 }
 
 const noop = (): void => {}
+
+/** Hands the node messages of one publish to the listener, in order (`pool`: the channel's, '' for the process's own). */
+export function deliverNodeMessages (listener: TransportListener, log: FastifyBaseLogger, text: string, pool = ''): void {
+  let messages: NodeMessage[]
+  try {
+    messages = decodeNodeMessages(text, pool)
+  } catch (err) {
+    log.error({ err }, 'rtc: unreadable message from another process')
+    return
+  }
+  for (const m of messages) listener.message(m)
+}
 
 /**
  * The cluster transport on one Redis server (or a primary with replicas / Sentinel): membership in
@@ -50,8 +62,7 @@ export class RedisTransport implements Transport {
     this.nodeChannel = `${this.prefix}to:${node}`
     const onMessage = (channel: string, message: string): void => {
       if (channel === this.nodeChannel) {
-        const m = decodeNodeMessage(message)
-        if (m !== null) listener.message(m)
+        deliverNodeMessages(listener, log, message)
       } else if (channel.startsWith(this.evPrefix)) {
         const pool = channel.slice(this.evPrefix.length)
         try {
@@ -85,8 +96,8 @@ export class RedisTransport implements Transport {
     await this.open.sub.subscribe(this.nodeChannel, ...pools.map((p) => this.evPrefix + p))
   }
 
-  publish (node: string, message: NodeMessage): Promise<unknown> {
-    return this.open.cmd.publish(`${this.prefix}to:${node}`, encodeNodeMessage(message))
+  publish (node: string, messages: readonly NodeMessage[]): Promise<unknown> {
+    return this.open.cmd.publish(`${this.prefix}to:${node}`, encodeNodeMessages(messages))
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -97,9 +108,8 @@ export class RedisTransport implements Transport {
     const cmd = this.open.cmd
     if (cmd.status !== 'ready') throw this.unavailable(`connection ${cmd.status}`)
     try {
-      return await cmd.evalsha(script.sha, 0, this.prefix, ...args)
+      return await runScript(cmd, script, [], [this.prefix, ...args])
     } catch (err) {
-      if (String((err as Error).message).startsWith('NOSCRIPT')) return await cmd.eval(script.text, 0, this.prefix, ...args)
       // In flight when the connection dropped: it may or may not have run, and is not sent again.
       if (cmd.status !== 'ready') throw this.unavailable(`connection lost (${(err as Error).message})`)
       throw err
