@@ -4,16 +4,15 @@ import type { CoreOptions } from '../options'
 import { CLOSE_CODES } from '../protocol'
 import { ClusterView } from './cluster-view'
 import { channels, observeAdapter } from './diagnostics'
+import { drain } from './drain'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { ConnectionRequest, SocketLike, WriteLimits } from './endpoint'
 import { SYSTEM_CLOCK, type Clock } from './clock'
 import { Heartbeat } from './heartbeat'
 import { IceRefresh } from './ice-refresh'
 import { createManager, type PoolManager } from './pool-manager'
+import { Resumes } from './resume'
 import { Session, type SessionContext } from './session'
-
-/** How long `closeAll` waits for sockets to finish their closing handshake before terminating them. */
-const CLOSE_GRACE_MS = 2000
 
 /** A signalling server without its transport: the plugin (or a test) hands it upgraded sockets. */
 export interface Core {
@@ -23,12 +22,12 @@ export interface Core {
   connect (socket: SocketLike, request: ConnectionRequest, boundPool: string | null): Session | null
   /** Attaches the adapter and starts the heartbeat; called once. */
   start (): Promise<void>
-  /** Closes every connection with `code` (1001 on shutdown) and waits for the sockets to go. Idempotent. */
-  closeAll (code?: number): Promise<void>
+  /** Drains every connection (lib/core/drain.ts) and waits for the sockets to go. Idempotent. */
+  closeAll (): Promise<void>
   /** Stops timers and releases the adapter; the facade then throws FST_RTC_CLOSED. Idempotent. */
   dispose (): Promise<void>
   /** Counts for this process (the metrics' gauges): open connections, pools it has a view of, members connected to it. */
-  stats (): { connections: number, pools: number, members: number }
+  stats (): { connections: number, pools: number, members: number, suspended: number, draining: boolean }
 }
 
 export interface CoreDependencies {
@@ -48,11 +47,14 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log, cluster.node)
   const { maxBufferedBytes, slowReaderTimeout } = options
   const writeLimits: WriteLimits = { maxBufferedBytes, slowReaderTimeout, clock, slowReader: (endpoint) => { cluster.slowReader(endpoint) } }
-  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice }
+  const resumes = options.resume === null ? null : new Resumes(options.resume, options.resumeFailuresPerIp)
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice, resumes }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
   }, clock)
   let closing = false
+  /** closeAll is under way. */
+  let draining = false
   let disposed = false
   const manager = createManager({ options, cluster, adapter, events, ice, disposed: () => disposed })
 
@@ -73,28 +75,18 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       heartbeat.start()
     },
 
-    async closeAll (code = CLOSE_CODES.goingAway) {
+    async closeAll () {
+      if (closing) return
       closing = true
+      draining = true
       heartbeat.stop()
       ice?.stopAll()
-      const connections = Array.from(cluster.connections())
-      for (const connection of connections) connection.endpoint.close(code, 'server shutting down')
-      await Promise.all(connections.map((c) => c.leave('shutdown').catch((err: unknown) => log.error({ err }, 'rtc: leave failed'))))
-      if (cluster.stats().connections === 0) return
-      let timer: NodeJS.Timeout | undefined
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          for (const connection of cluster.connections()) connection.endpoint.terminate()
-          resolve()
-        }, CLOSE_GRACE_MS)
-        timer.unref()
-      })
-      await Promise.race([cluster.whenEmpty(), grace])
-      clearTimeout(timer)
+      await drain(cluster, options.drain, log)
+      draining = false
     },
 
     stats () {
-      return { ...cluster.stats(), members: cluster.localMembers() }
+      return { ...cluster.stats(), members: cluster.localMembers(), suspended: cluster.suspendedCount(), draining }
     },
 
     async dispose () {
