@@ -103,7 +103,10 @@ export class WebSocketTransceiver extends Transceiver {
   #opened = false
   /** When the last open socket was lost (Date.now()), null while connected. */
   #downSince: number | null = null
+  /** The socket whose events count (null between a close and the next socket). */
+  #live: WebSocket | null = null
   readonly #onOnline = (): void => { this.#hurry() }
+  readonly #onOffline = (): void => { this.#drop('offline') }
 
   constructor (socket: WebSocket | string | URL, options: WebSocketOptions = {}) {
     super()
@@ -114,7 +117,19 @@ export class WebSocketTransceiver extends Transceiver {
     this.#reconnect = reconnectPolicy(options.reconnect ?? fromUrl)
     this.socket = fromUrl ? new WebSocket(this.url, this.#protocols) : socket
     this.#attach(this.socket)
-    if (this.#reconnect !== null) globalThis.addEventListener?.('online', this.#onOnline)
+    if (this.#reconnect !== null) this.#watchNetwork(true)
+  }
+
+  /**
+   * The browser's `offline`: the socket is dead or stalled (a browser keeps it open, silent): drop it
+   * and keep trying with backoff. `online`: try at once.
+   */
+  #watchNetwork (on: boolean): void {
+    const target = globalThis as Partial<Pick<Window, 'addEventListener' | 'removeEventListener'>>
+    const method = on ? target.addEventListener : target.removeEventListener
+    if (typeof method !== 'function') return
+    method.call(globalThis, 'online', this.#onOnline)
+    method.call(globalThis, 'offline', this.#onOffline)
   }
 
   /** True while the socket is open. */
@@ -123,8 +138,9 @@ export class WebSocketTransceiver extends Transceiver {
   }
 
   #attach (socket: WebSocket): void {
+    this.#live = socket
     const onOpen = (): void => {
-      if (socket !== this.socket || this.#closed) return
+      if (socket !== this.#live || this.#closed) return
       const reconnected = this.#opened
       this.#opened = true
       this.#attempt = 0
@@ -137,11 +153,10 @@ export class WebSocketTransceiver extends Transceiver {
     if (socket.readyState === WebSocket.OPEN) queueMicrotask(onOpen)
     else socket.addEventListener('open', onOpen)
     socket.addEventListener('message', (event) => {
-      if (socket === this.socket) this.#onMessage(event)
+      if (socket === this.#live) this.#onMessage(event)
     })
     socket.addEventListener('close', (event) => {
-      if (socket !== this.socket) return
-      this.#onClose(event.code, event.reason)
+      if (socket === this.#live) this.#onClose(event.code, event.reason)
     })
   }
 
@@ -161,13 +176,14 @@ export class WebSocketTransceiver extends Transceiver {
   }
 
   #onClose (code: number, reason: string): void {
+    this.#live = null
     this.#buffer = []
     const now = Date.now()
     this.#downSince ??= now
     const policy = this.#reconnect
     const delay = this.#closed || policy === null ? null : reconnectDelay(policy, this.#attempt, code, now - this.#downSince)
     this.#attempt++
-    if (delay === null) globalThis.removeEventListener?.('online', this.#onOnline)
+    if (delay === null) this.#watchNetwork(false)
     this.dispatchEvent(new CustomEvent(INTERNAL.disconnect, {
       detail: { code, reason, reconnecting: delay !== null, delay, attempt: this.#attempt, resuming: false }
     }))
@@ -231,7 +247,7 @@ export class WebSocketTransceiver extends Transceiver {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
     this.#buffer = []
-    globalThis.removeEventListener?.('online', this.#onOnline)
+    this.#watchNetwork(false)
     if (this.socket.readyState === WebSocket.CONNECTING || this.socket.readyState === WebSocket.OPEN) {
       this.socket.close(code, reason)
     }
@@ -239,6 +255,14 @@ export class WebSocketTransceiver extends Transceiver {
 
   /** Drops the current socket as if the network failed (reconnects if enabled). For tests and "retry now". */
   drop (): void {
-    this.socket.close(4000, 'dropped by client')
+    this.#drop('dropped by client')
+  }
+
+  #drop (reason: string): void {
+    const socket = this.#live
+    if (this.#closed || socket === null) return
+    // Closed from here at once: a close handshake over a dead network could take a minute to end.
+    socket.close(4000, reason)
+    this.#onClose(4000, reason)
   }
 }
