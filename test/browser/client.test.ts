@@ -120,12 +120,12 @@ if (!chromiumMissing(t)) {
       t.equal(esm, true, 'the ES module bundle at /rtc/client.mjs works the same')
     })
 
-    await t.test('the signalling socket reconnects and rejoins: peers see a leave and a join', async (t) => {
+    await t.test('without resume, the signalling socket reconnects and rejoins: peers see a leave and a join', async (t) => {
       const [a, b] = pages
       const setup = async (p: Page): Promise<string> => await p.evaluate(async ([ws, name]) => {
         const lib = (globalThis as any).RtcSignal
         const stream = await (globalThis as any).navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 160, height: 120, frameRate: 10 } })
-        const pool = await lib.connect(ws, 'again', { stream, query: { name }, reconnect: { minDelay: 50, maxDelay: 200 }, rtcConfig: { iceServers: [] } })
+        const pool = await lib.connect(ws, 'again', { stream, query: { name }, resume: false, reconnect: { minDelay: 50, maxDelay: 200 }, rtcConfig: { iceServers: [] } })
         const state = { pool, joins: [] as any[], closed: [] as string[], peers: [] as string[], tracks: [] as string[] }
         pool.events.onjoin = (e: any) => state.joins.push(e.detail) // rtcpool-style handler property
         pool.events.addEventListener('close', (e: any) => { if (e.detail) state.closed.push(e.detail.id) })
