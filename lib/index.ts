@@ -17,12 +17,13 @@ import {
   DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_RATE_LIMIT_MAX, DEFAULT_RATE_LIMIT_WINDOW,
   RATE_LIMIT_CLOSE_FACTOR, DEFAULT_JOIN_TIMEOUT, DEFAULT_JOIN_HOOK_TIMEOUT, DEFAULT_MAX_DESCRIPTION_BYTES, DEFAULT_SLOW_READER_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_METRICS_PREFIX, DEFAULT_METRICS_BUCKETS, DEFAULT_NEGOTIATION_TIMEOUT, DEFAULT_MAX_OPEN_OFFERS,
-  type MetricsOptions, type MetricsRegistry, type MetricsHistogram,
+  DEFAULT_RESUME_GRACE_MS, DEFAULT_RESUME_MAX_FRAMES, DEFAULT_RESUME_MAX_BYTES, DEFAULT_RESUME_FAILURES_PER_IP, DEFAULT_DRAIN_WINDOW_MS, DEFAULT_DRAIN_DEADLINE_MS,
+  type ResumeOptions, type DrainOptions, type MetricsOptions, type MetricsRegistry, type MetricsHistogram,
   type RtcSignalOptions, type NormalizedOptions, type JoinHook, type JoinContext, type JoinHookResult,
   type OriginCheck, type RateLimitOptions
 } from './options'
 import type {
-  Description, RtcSignalTypes, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy
+  Description, RtcSignalTypes, MemberInfo, MemberState, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy
 } from './types'
 import { PoolManager, type CreatePoolOptions } from './core/pool-manager'
 import type { PoolManagerEvents } from './core/emitter'
@@ -34,7 +35,8 @@ import {
 } from './ice'
 import {
   CHANNELS, type ConnectionFact, type ConnectionRefusal, type JoinFact, type LeaveFact, type RelayFact, type SdpType, type ErrorFact,
-  type FrameFact, type FrameKind, type HookFact, type HeartbeatFact, type AdapterFact, type AdapterOp, type IceFact
+  type FrameFact, type FrameKind, type HookFact, type HeartbeatFact, type AdapterFact, type AdapterOp, type IceFact,
+  type ResumeFact, type ResumeResult
 } from './core/diagnostics'
 import { CLOSE_CODES, REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
 import type { Adapter, AdapterHost } from './adapters/adapter'
@@ -62,18 +64,20 @@ declare namespace rtcSignal {
     RATE_LIMIT_CLOSE_FACTOR, DEFAULT_JOIN_TIMEOUT, DEFAULT_JOIN_HOOK_TIMEOUT, DEFAULT_MAX_DESCRIPTION_BYTES, DEFAULT_SLOW_READER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
     DEFAULT_METRICS_PREFIX, DEFAULT_METRICS_BUCKETS, DEFAULT_NEGOTIATION_TIMEOUT, DEFAULT_MAX_OPEN_OFFERS, CHANNELS,
+    DEFAULT_RESUME_GRACE_MS, DEFAULT_RESUME_MAX_FRAMES, DEFAULT_RESUME_MAX_BYTES, DEFAULT_RESUME_FAILURES_PER_IP, DEFAULT_DRAIN_WINDOW_MS, DEFAULT_DRAIN_DEADLINE_MS,
     turnRestCredential, MIN_TURN_TTL, MAX_TURN_TTL,
     PoolManager, Endpoint, CLOSE_CODES, REASONS, REASON_MESSAGES, MemoryAdapter, redisAdapter
   }
   export type {
     RtcErrorCode, RtcSignalOptions, NormalizedOptions, JoinHook, JoinContext, JoinHookResult, OriginCheck, RateLimitOptions,
-    Description, RtcSignalTypes, MemberInfo, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
+    ResumeOptions, DrainOptions,
+    Description, RtcSignalTypes, MemberInfo, MemberState, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
     CreatePoolOptions, PoolManagerEvents, SendVerdict, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
     Adapter, AdapterHost, RedisAdapterOptions,
     IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption,
     MetricsOptions, MetricsRegistry, MetricsHistogram,
     ConnectionFact, ConnectionRefusal, JoinFact, LeaveFact, RelayFact, SdpType, ErrorFact,
-    FrameFact, FrameKind, HookFact, HeartbeatFact, AdapterFact, AdapterOp, IceFact
+    FrameFact, FrameKind, HookFact, HeartbeatFact, AdapterFact, AdapterOp, IceFact, ResumeFact, ResumeResult
   }
 }
 
@@ -107,6 +111,12 @@ module.exports.DEFAULT_METRICS_PREFIX = DEFAULT_METRICS_PREFIX
 module.exports.DEFAULT_METRICS_BUCKETS = DEFAULT_METRICS_BUCKETS
 module.exports.DEFAULT_NEGOTIATION_TIMEOUT = DEFAULT_NEGOTIATION_TIMEOUT
 module.exports.DEFAULT_MAX_OPEN_OFFERS = DEFAULT_MAX_OPEN_OFFERS
+module.exports.DEFAULT_RESUME_GRACE_MS = DEFAULT_RESUME_GRACE_MS
+module.exports.DEFAULT_RESUME_MAX_FRAMES = DEFAULT_RESUME_MAX_FRAMES
+module.exports.DEFAULT_RESUME_MAX_BYTES = DEFAULT_RESUME_MAX_BYTES
+module.exports.DEFAULT_RESUME_FAILURES_PER_IP = DEFAULT_RESUME_FAILURES_PER_IP
+module.exports.DEFAULT_DRAIN_WINDOW_MS = DEFAULT_DRAIN_WINDOW_MS
+module.exports.DEFAULT_DRAIN_DEADLINE_MS = DEFAULT_DRAIN_DEADLINE_MS
 module.exports.CHANNELS = CHANNELS
 module.exports.turnRestCredential = turnRestCredential
 module.exports.MIN_TURN_TTL = MIN_TURN_TTL

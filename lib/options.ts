@@ -61,6 +61,36 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000
 /** Sockets at once from one `request.ip`: a NAT'd office or classroom fits, one client cannot take the server. 0 = no limit. */
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64
 
+// --- Resume and drain (docs/protocol.md, "Extensions") ---
+/** A Wi-Fi to 4G handover or a laptop lid takes seconds; 20 s covers them without keeping a gone member long. */
+export const DEFAULT_RESUME_GRACE_MS = 20_000
+/** Several full renegotiations of a 16-member pool: the frames a resumable member's ring keeps at most. */
+export const DEFAULT_RESUME_MAX_FRAMES = 1_000
+/** Bytes (UTF-16 code units of the serialized frames) a resumable member's ring keeps at most. */
+export const DEFAULT_RESUME_MAX_BYTES = 1_048_576
+/** Failed `rtc:resume` per `request.ip` per minute (a token bucket refilled continuously); 0 = no limit. */
+export const DEFAULT_RESUME_FAILURES_PER_IP = 10
+/** On fastify.close(), sockets are closed (1012 or 1001) spread uniformly over this many ms. */
+export const DEFAULT_DRAIN_WINDOW_MS = 2_000
+/** fastify.close() resolves by then, whatever is left (remaining sockets are terminated). */
+export const DEFAULT_DRAIN_DEADLINE_MS = 10_000
+
+export interface ResumeOptions {
+  /** Milliseconds a suspended member waits for its client to resume. */
+  graceMs?: number
+  /** Frames kept for replay per resumable member. */
+  maxFrames?: number
+  /** Bytes kept for replay per resumable member. */
+  maxBytes?: number
+}
+
+export interface DrainOptions {
+  /** Milliseconds over which the closes are spread. */
+  windowMs?: number
+  /** Milliseconds after which fastify.close() goes on whatever is left. */
+  deadlineMs?: number
+}
+
 export interface JoinContext {
   /** The pool name the client asked for (or the one in the route path). */
   pool: string
@@ -153,6 +183,12 @@ export interface RtcSignalOptions {
   iceServers?: IceServersOption<Endpoint>
   /** Prometheus metrics on your prom-client registry (prom-client must be installed); `false` (default) for none. */
   metrics?: MetricsOptions | false
+  /** Resume after a blip for clients that join with `resume: true`; `false` disables it. */
+  resume?: ResumeOptions | false
+  /** Failed resumes per `request.ip` per minute; 0 = no limit. */
+  resumeFailuresPerIp?: number
+  /** How fastify.close() drains the sockets. */
+  drain?: DrainOptions
 }
 
 export interface NormalizedOptions {
@@ -180,6 +216,9 @@ export interface NormalizedOptions {
   /** Issues each member's ICE servers; null when none are configured. Holds no secret it would print. */
   readonly iceServers: IceServers<Endpoint> | null
   readonly metrics: NormalizedMetricsOptions | null
+  readonly resume: Readonly<Required<ResumeOptions>> | null
+  readonly resumeFailuresPerIp: number
+  readonly drain: Readonly<Required<DrainOptions>>
 }
 
 export interface NormalizedMetricsOptions {
@@ -229,14 +268,18 @@ const OPTION_KEYS = Object.keys({
   maxConnections: true,
   maxConnectionsPerIp: true,
   iceServers: true,
-  metrics: true
+  metrics: true,
+  resume: true,
+  resumeFailuresPerIp: true,
+  drain: true
 } satisfies Record<keyof RtcSignalOptions, true>)
 
 /** The part of the options the core (lib/core) works with: no routes, no websocket plugin, no demo. */
 export type CoreOptions = Pick<NormalizedOptions,
   'privatePools' | 'maxMembers' | 'maxPoolNameLength' | 'maxPayload' | 'maxBufferedBytes' |
   'heartbeatInterval' | 'rateLimit' | 'joinHook' | 'adapter' |
-  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes' | 'slowReaderTimeout' | 'iceServers'>
+  'joinTimeout' | 'joinHookTimeout' | 'maxDescriptionBytes' | 'slowReaderTimeout' | 'iceServers' |
+  'resume' | 'resumeFailuresPerIp' | 'drain'>
 
 function normalizePrefix (value: unknown): string {
   if (value === undefined) return DEFAULT_PREFIX
@@ -311,6 +354,24 @@ function normalizeMetrics (value: unknown): NormalizedOptions['metrics'] {
   })
 }
 
+function normalizeResume (value: unknown): NormalizedOptions['resume'] {
+  if (value === false) return null
+  const o = plainObject<ResumeOptions>('resume', value)
+  return Object.freeze({
+    graceMs: integer('resume.graceMs', o.graceMs, DEFAULT_RESUME_GRACE_MS, 1, MAX_TIMEOUT),
+    maxFrames: integer('resume.maxFrames', o.maxFrames, DEFAULT_RESUME_MAX_FRAMES, 1),
+    maxBytes: integer('resume.maxBytes', o.maxBytes, DEFAULT_RESUME_MAX_BYTES, 1)
+  })
+}
+
+function normalizeDrain (value: unknown): NormalizedOptions['drain'] {
+  const o = plainObject<DrainOptions>('drain', value)
+  return Object.freeze({
+    windowMs: integer('drain.windowMs', o.windowMs, DEFAULT_DRAIN_WINDOW_MS, 0, MAX_TIMEOUT),
+    deadlineMs: integer('drain.deadlineMs', o.deadlineMs, DEFAULT_DRAIN_DEADLINE_MS, 1, MAX_TIMEOUT)
+  })
+}
+
 /**
  * Validates the caller's options once, at registration, and returns a frozen copy with every
  * default filled in. `combined: false` checks each option alone, not how they fit together (the
@@ -342,8 +403,14 @@ export function normalizeOptions (opts: RtcSignalOptions = {}, { combined = true
     maxConnections: integer('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0),
     maxConnectionsPerIp: integer('maxConnectionsPerIp', o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP, 0),
     iceServers: normalizeIceServers(o.iceServers),
-    metrics: normalizeMetrics(o.metrics)
+    metrics: normalizeMetrics(o.metrics),
+    resume: normalizeResume(o.resume),
+    resumeFailuresPerIp: integer('resumeFailuresPerIp', o.resumeFailuresPerIp, DEFAULT_RESUME_FAILURES_PER_IP, 0),
+    drain: normalizeDrain(o.drain)
   })
   if (combined) assertJoinedFits('maxBufferedBytes', options)
+  if (combined && options.drain.windowMs > options.drain.deadlineMs) {
+    throw invalid('drain.windowMs', `the closes are spread over windowMs (${options.drain.windowMs}), which must not be longer than deadlineMs (${options.drain.deadlineMs})`)
+  }
   return options
 }

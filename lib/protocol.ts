@@ -19,7 +19,8 @@ export const REASONS = [
   'unknown-peer',
   'invalid-description',
   'rate-limited',
-  'peer-busy'
+  'peer-busy',
+  'resume-failed'
 ] as const
 
 export type Reason = typeof REASONS[number]
@@ -39,7 +40,8 @@ export const REASON_MESSAGES: Readonly<Record<Reason, string>> = {
   'unknown-peer': 'The target is not a member of your pool',
   'invalid-description': 'rtc:sdp needs a description object with string "type" and "sdp"',
   'rate-limited': 'Too many frames: slow down',
-  'peer-busy': 'The peer is not reading fast enough: the frame was not relayed; send it again later'
+  'peer-busy': 'The peer is not reading fast enough: the frame was not relayed; send it again later',
+  'resume-failed': 'This session cannot be resumed (unknown or expired token, or missed frames no longer known): join again'
 }
 
 export type FrameData = Record<string, unknown>
@@ -120,7 +122,8 @@ export const CLOSE_CODES = {
   goingAway: 1001,
   policy: 1008,
   tooBig: 1009,
-  internal: 1011
+  internal: 1011,
+  serviceRestart: 1012
 } as const
 
 // ---------------------------------------------------------------------------------------------
@@ -130,9 +133,26 @@ function frame (type: string, data: unknown): string {
   return JSON.stringify({ type, data })
 }
 
-/** `ice` (docs/protocol.md, "ICE servers from the server") only when the server has ICE servers for this member. */
-export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>, ice: IceServersResult | null = null): string {
-  return frame('rtc:joined', ice === null ? { client_id: clientId, peers, descriptions, pool } : { client_id: clientId, peers, descriptions, pool, ice })
+/** What `rtc:joined.resume` tells a member that joined with `resume: true` (docs/protocol.md, "Resume after a blip"). */
+export interface ResumeOffer {
+  token: string
+  graceMs: number
+}
+
+/**
+ * `ice` (docs/protocol.md, "ICE servers from the server") only when the server has ICE servers for
+ * this member; `resume` only for a member that asked to be resumable.
+ */
+export function joinedMessage (clientId: string, pool: string, peers: readonly string[], descriptions: Record<string, unknown>, ice: IceServersResult | null = null, resume: ResumeOffer | null = null): string {
+  const data: Record<string, unknown> = { client_id: clientId, peers, descriptions, pool }
+  if (ice !== null) data.ice = ice
+  if (resume !== null) data.resume = resume
+  return frame('rtc:joined', data)
+}
+
+/** The answer to a successful `rtc:resume`: the same id and pool, a new token. */
+export function resumedMessage (clientId: string, pool: string, token: string): string {
+  return frame('rtc:resumed', { client_id: clientId, pool, token })
 }
 
 /** Fresh ICE servers for a member (`rtc:ice`): the same `{ servers, expiresAt }` as `rtc:joined.ice`. */

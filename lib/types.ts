@@ -29,7 +29,15 @@ export interface MemberInfo {
   description: Description
   /** Id of the process (node) the member is connected to. */
   node: string
+  /**
+   * `suspended`: its socket ended without a clean leave and it waits (resume.graceMs) for its
+   * client to resume; `connected` otherwise. Always set in `rtcPools.get()`/`list()`.
+   */
+  state?: MemberState
 }
+
+/** Whether a member's socket is open, or the member waits for its client to resume. */
+export type MemberState = 'connected' | 'suspended'
 
 export interface PoolSettings {
   name: string
@@ -47,6 +55,10 @@ export interface PoolInfo extends PoolSettings {
 
 /** Why a connection left its pool; given to `leave` listeners and logged. */
 export type LeaveReason = 'closed' | 'heartbeat' | 'kicked' | 'slow-reader' | 'rate-limited' | 'pool-closed' | 'shutdown' | 'error'
+  /** A suspended member was not resumed in time (resume.graceMs), or its held frames overflowed the bounds. */
+  | 'resume-expired'
+  /** A suspended member's resume failed (the join hook refused it, or missed frames were no longer known). */
+  | 'resume-failed'
 
 /** Why a pool went: closed by server code, or a public pool lost its last member. */
 export type PoolClosedReason = 'closed' | 'empty'

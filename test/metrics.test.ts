@@ -145,7 +145,8 @@ const OFFER = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\nSECRET-S
 const ANSWER = { type: 'answer', sdp: 'v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\nSECRET-SDP\r\n' }
 const CANDIDATE = { candidate: 'candidate:1 1 udp 2122260223 192.0.2.7 54321 typ host SECRET-CANDIDATE', sdpMid: '0', sdpMLineIndex: 0 }
 const JOIN_RESULTS = ['ok', 'invalid-frame', 'missing-pool', 'join-denied', 'no-such-pool', 'pool-full', 'already-joined']
-const LEAVE_REASONS = ['closed', 'heartbeat', 'kicked', 'slow-reader', 'rate-limited', 'pool-closed', 'shutdown', 'error']
+const LEAVE_REASONS = ['closed', 'heartbeat', 'kicked', 'slow-reader', 'rate-limited', 'pool-closed', 'shutdown', 'error', 'resume-expired', 'resume-failed']
+const RESUME_RESULTS = ['resumed', 'unknown-token', 'expired', 'frames-lost', 'denied', 'throttled']
 const CONNECTION_RESULTS = ['accepted', 'origin-denied', 'auth-denied', 'bad-request', 'not-found', 'upgrade-required', 'limit', 'shutting-down', 'other']
 
 // ---------------------------------------------------------------------------------------------
@@ -295,6 +296,8 @@ test('a scripted session: every counter has exactly the expected value', async (
   t.same(await counts(registry, 'rtc_signal_members'), { '': 0 })
   t.same(await counts(registry, 'rtc_signal_pools'), { '': 2 }, 'room and guarded live until closed')
   t.same(await counts(registry, 'rtc_signal_draining'), { '': 0 })
+  t.same(await counts(registry, 'rtc_signal_suspended_members'), { '': 0 })
+  t.same(await counts(registry, 'rtc_signal_resumes_total'), expected('result', RESUME_RESULTS), 'no client asked to resume')
 
   // Tracing: the facts name ids and pools, never an SDP, a candidate or a token.
   const text = JSON.stringify(facts.map((f) => f.fact))
@@ -533,4 +536,25 @@ test('frame kinds: every message the server builds, and every frame type a clien
     'event named like rtc': 'event'
   })
   t.same(['rtc:join', 'rtc:sdp', 'rtc:candidate', 'rtc:leave', 'chat', undefined].map(receivedKind), ['join', 'sdp', 'candidate', 'other', 'event', 'other'])
+})
+
+test('resume metrics: the suspended members gauge and resumes_total by result', async (t) => {
+  const registry = new Registry()
+  const { app, url } = await listen(t, { metrics: { registry }, privatePools: false, heartbeatInterval: 0 })
+  const a = await Client.open(`${url}/rtc`)
+  a.send('rtc:join', { pool: 'p', resume: true })
+  const { client_id: id, resume } = await a.expect('rtc:joined')
+  ;(a.ws as unknown as { _socket: { destroy: () => void } })._socket.destroy()
+  await app.rtcPools.once('suspend')
+  t.same(await counts(registry, 'rtc_signal_suspended_members'), { '': 1 })
+  t.same(await counts(registry, 'rtc_signal_members'), { '': 1 }, 'a suspended member is still a member')
+  const bad = await Client.open(`${url}/rtc`)
+  bad.send('rtc:resume', { token: 'nope', received: 0 })
+  await bad.expect('rtc:error')
+  const b = await Client.open(`${url}/rtc`)
+  b.send('rtc:resume', { token: resume.token, received: 0 })
+  t.equal((await b.expect('rtc:resumed')).client_id, id)
+  t.same(await counts(registry, 'rtc_signal_suspended_members'), { '': 0 })
+  t.same(await counts(registry, 'rtc_signal_resumes_total'), expected('result', RESUME_RESULTS, { resumed: 1, 'unknown-token': 1 }))
+  t.same(await counts(registry, 'rtc_signal_errors_total'), expected('reason', REASONS, { 'resume-failed': 1 }))
 })

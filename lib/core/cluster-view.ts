@@ -32,6 +32,8 @@ export class ClusterView implements AdapterHost {
   readonly #adapter: Adapter
   readonly #events: ManagerEmitter
   readonly #connections = new Map<string, Connection>()
+  /** Suspended members of this process (socket gone, waiting for a resume), by peer id. */
+  readonly #suspended = new Map<string, Connection>()
   readonly #views = new Map<string, PoolView>()
   readonly #rules = new Map<string, AllowsRule>()
   readonly #emptied = new Set<() => void>()
@@ -62,8 +64,30 @@ export class ClusterView implements AdapterHost {
     return this.#connections.get(id)
   }
 
+  /** A connection, or a suspended member, of this process. */
   endpoint (id: string): Endpoint | undefined {
-    return this.#connections.get(id)?.endpoint
+    return (this.#connections.get(id) ?? this.#suspended.get(id))?.endpoint
+  }
+
+  /** Its socket is gone: no longer a connection, still a member (until it resumes or leaves). */
+  suspend (connection: Connection): void {
+    this.#suspended.set(connection.endpoint.id, connection)
+    this.remove(connection.endpoint.id)
+  }
+
+  /** A suspended member resumed (a connection again) or left. */
+  unsuspend (connection: Connection, resumed: boolean): void {
+    this.#suspended.delete(connection.endpoint.id)
+    if (resumed) this.add(connection)
+  }
+
+  /** Whether a member of this process is suspended. */
+  isSuspended (id: string): boolean {
+    return this.#suspended.has(id)
+  }
+
+  suspended (): IterableIterator<Connection> {
+    return this.#suspended.values()
   }
 
   connections (): IterableIterator<Connection> {
@@ -73,6 +97,11 @@ export class ClusterView implements AdapterHost {
   /** Open connections and pools this process has a view of. */
   stats (): { connections: number, pools: number } {
     return { connections: this.#connections.size, pools: this.#views.size }
+  }
+
+  /** Suspended members of this process. */
+  suspendedCount (): number {
+    return this.#suspended.size
   }
 
   /** Members connected to this process (its connections that are in a pool). */
@@ -108,14 +137,17 @@ export class ClusterView implements AdapterHost {
     this.#connections.get(endpoint.id)?.drop('slow-reader', CLOSE_CODES.policy, 'slow reader', true)
   }
 
-  /** Writes one of the server's own frames to a local endpoint: always queued (the endpoint watches for a slow reader). */
-  write (endpoint: Endpoint, text: string): void {
-    this.#send(endpoint, text, false)
+  /**
+   * Writes one of the server's own frames to a local endpoint: always queued (the endpoint watches
+   * for a slow reader). `counted: false` only for rtc:joined and rtc:resumed (and replayed frames).
+   */
+  write (endpoint: Endpoint, text: string, counted = true): void {
+    this.#send(endpoint, text, false, counted)
   }
 
   /** Every write to a local endpoint: a frame written is published for metrics and tracing. */
-  #send (endpoint: Endpoint, text: string, relayed: boolean): SendVerdict {
-    const verdict = endpoint.send(text, relayed)
+  #send (endpoint: Endpoint, text: string, relayed: boolean, counted = true): SendVerdict {
+    const verdict = endpoint.send(text, relayed, counted)
     if (verdict === 'sent' && channels.frame.hasSubscribers) publishSent(this.node, endpoint.id, text)
     return verdict
   }
@@ -170,7 +202,9 @@ export class ClusterView implements AdapterHost {
       const descriptions: Record<string, Description> = {}
       for (const m of view.members.values()) descriptions[m.id] = m.description
       descriptions[info.id] = info.description
-      this.write(endpoint, joinedMessage(info.id, poolName, Array.from(view.members.keys()), descriptions, endpoint.ice))
+      // A resumable member's frames are counted from here on (rtc:joined itself is not).
+      const resume = endpoint.resumable?.issue() ?? null
+      this.write(endpoint, joinedMessage(info.id, poolName, Array.from(view.members.keys()), descriptions, endpoint.ice, resume), false)
     }
     const peer = peerMessage(info.id, info.description)
     // rtcpool 3.x ignores rtc:peer's description: a non-null one is repeated as rtc:describe (rule 7).
@@ -188,7 +222,7 @@ export class ClusterView implements AdapterHost {
     if (view === undefined || !fresh(view, seq)) return
     const member = view.remove(id)
     if (member === undefined) return
-    if (member.endpoint?.pool === poolName) member.endpoint.detach()
+    if (member.endpoint?.pool === poolName) this.#detach(member.endpoint)
     const text = closeMessage(id)
     for (const m of view.members.values()) if (m.endpoint !== undefined) this.write(m.endpoint, text)
     if (view.persistent) return
@@ -216,7 +250,7 @@ export class ClusterView implements AdapterHost {
     for (const m of view.members.values()) {
       const endpoint = m.endpoint
       if (endpoint === undefined) continue
-      endpoint.detach()
+      this.#detach(endpoint)
       this.write(endpoint, STOP_MESSAGE)
       endpoint.close(CLOSE_CODES.normal, 'pool closed')
       if (channels.leave.hasSubscribers) channels.leave.publish({ node: this.node, peer: endpoint.id, pool: poolName, reason: 'pool-closed' })
@@ -224,6 +258,12 @@ export class ClusterView implements AdapterHost {
     }
     this.log.info({ pool: poolName }, 'rtc: pool closed')
     this.#events.emit('pool-closed', { pool: poolName, reason: 'closed' })
+  }
+
+  /** A local member is out of its pool (left, kicked, pool closed): a suspended one is gone for good. */
+  #detach (endpoint: Endpoint): void {
+    endpoint.detach()
+    this.#suspended.delete(endpoint.id)
   }
 
   deliver (targetId: string, text: string): void {
@@ -236,7 +276,7 @@ export class ClusterView implements AdapterHost {
   }
 
   kickLocal (targetId: string, reason: string): void {
-    this.#connections.get(targetId)?.drop('kicked', CLOSE_CODES.policy, reason)
+    (this.#connections.get(targetId) ?? this.#suspended.get(targetId))?.drop('kicked', CLOSE_CODES.policy, reason)
   }
 }
 

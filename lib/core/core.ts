@@ -10,6 +10,7 @@ import { SYSTEM_CLOCK, type Clock } from './clock'
 import { Heartbeat } from './heartbeat'
 import { IceRefresh } from './ice-refresh'
 import { createManager, type PoolManager } from './pool-manager'
+import { Resumes } from './resume'
 import { Session, type SessionContext } from './session'
 
 /** How long `closeAll` waits for sockets to finish their closing handshake before terminating them. */
@@ -28,7 +29,7 @@ export interface Core {
   /** Stops timers and releases the adapter; the facade then throws FST_RTC_CLOSED. Idempotent. */
   dispose (): Promise<void>
   /** Counts for this process (the metrics' gauges): open connections, pools it has a view of, members connected to it. */
-  stats (): { connections: number, pools: number, members: number }
+  stats (): { connections: number, pools: number, members: number, suspended: number, draining: boolean }
 }
 
 export interface CoreDependencies {
@@ -48,11 +49,14 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log, cluster.node)
   const { maxBufferedBytes, slowReaderTimeout } = options
   const writeLimits: WriteLimits = { maxBufferedBytes, slowReaderTimeout, clock, slowReader: (endpoint) => { cluster.slowReader(endpoint) } }
-  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice }
+  const resumes = options.resume === null ? null : new Resumes(options.resume, options.resumeFailuresPerIp)
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice, resumes }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
   }, clock)
   let closing = false
+  /** closeAll is under way. */
+  let draining = false
   let disposed = false
   const manager = createManager({ options, cluster, adapter, events, ice, disposed: () => disposed })
 
@@ -75,6 +79,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
 
     async closeAll (code = CLOSE_CODES.goingAway) {
       closing = true
+      draining = true
       heartbeat.stop()
       ice?.stopAll()
       const connections = Array.from(cluster.connections())
@@ -94,7 +99,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     },
 
     stats () {
-      return { ...cluster.stats(), members: cluster.localMembers() }
+      return { ...cluster.stats(), members: cluster.localMembers(), suspended: cluster.suspendedCount(), draining }
     },
 
     async dispose () {

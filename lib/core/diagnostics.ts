@@ -32,7 +32,9 @@ export const CHANNELS = {
   /** A call to the adapter failed. */
   adapter: 'fastify-rtc-signal:adapter',
   /** ICE servers (TURN credentials) were issued to a member, for its rtc:joined or an rtc:ice refresh. */
-  ice: 'fastify-rtc-signal:ice'
+  ice: 'fastify-rtc-signal:ice',
+  /** A resumable member was suspended, resumed (or its resume failed), or its grace period ended. */
+  resume: 'fastify-rtc-signal:resume'
 } as const
 
 /** Why a connection did not become a session: the answer before the upgrade, or a server that is closing. */
@@ -136,6 +138,22 @@ export interface IceFact {
   expiresAt: number | null
 }
 
+/** The outcome of an `rtc:resume`. */
+export type ResumeResult = 'resumed' | 'unknown-token' | 'expired' | 'frames-lost' | 'denied' | 'throttled'
+
+export interface ResumeFact {
+  node: string
+  /** `suspend`: the socket ended, the member waits; `resume`: an rtc:resume was answered (`result`); `expire`: the grace period ended (or held frames overflowed). */
+  event: 'suspend' | 'resume' | 'expire'
+  /** The member; null for a resume whose token named nobody. */
+  peer: string | null
+  pool: string | null
+  /** For `resume`; null otherwise. */
+  result: ResumeResult | null
+  /** Frames replayed by a successful resume. */
+  replayed: number
+}
+
 interface Channel<T> {
   readonly hasSubscribers: boolean
   publish (message: T): void
@@ -154,7 +172,8 @@ export const channels = {
   hook: channel<HookFact>(CHANNELS.hook),
   heartbeat: channel<HeartbeatFact>(CHANNELS.heartbeat),
   adapter: channel<AdapterFact>(CHANNELS.adapter),
-  ice: channel<IceFact>(CHANNELS.ice)
+  ice: channel<IceFact>(CHANNELS.ice),
+  resume: channel<ResumeFact>(CHANNELS.resume)
 }
 
 /** The kind of a received frame, by its type (undefined when it could not be read). */

@@ -68,8 +68,12 @@ export class Emitter<Events extends object> {
 export interface PoolManagerEvents {
   /** A connection of this process joined a pool. */
   join: { endpoint: Endpoint, pool: string }
-  /** A connection of this process left its pool. */
+  /** A connection of this process left its pool (a suspended member only when it is gone for good). */
   leave: { endpoint: Endpoint, pool: string, reason: LeaveReason }
+  /** A resumable member of this process lost its socket and waits for its client to resume (it is still a member). */
+  suspend: { endpoint: Endpoint, pool: string, id: string }
+  /** A suspended member resumed on a new socket of this process. */
+  resume: { endpoint: Endpoint, pool: string, id: string }
   /** An application event (a frame whose type does not start with `rtc:`) arrived. */
   event: { endpoint: Endpoint, type: string, data: FrameData }
   /** A pool was created by server code or by a public join on this process. */

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
 import type { Description, IceServersResult } from '../types'
 import { unrefTimeout, type Clock, type TimerHandle } from './clock'
+import type { Resumable } from './resume'
 
 /** The part of a `ws` WebSocket the core uses; a test can hand in any object with these members. */
 export interface SocketLike {
@@ -64,14 +65,15 @@ export class Endpoint {
   readonly id: string = randomUUID()
   /** Trusted metadata set by server code; `null` when none. */
   description: Description = null
-  /** The upgrade request: headers, query, cookies, `request.log`. */
-  readonly request: FastifyRequest
+  #request: FastifyRequest
   /** The pool named in the route path (`{prefix}/:pool`), if any: the only pool this connection may join. */
   readonly boundPool: string | null
   #pool: string | null = null
   /** Its ICE servers, issued before the join is applied (rtc:joined carries them); private: they hold credentials. */
   #ice: IceServersResult | null = null
   #onDetach: (() => void) | null = null
+  /** Set for a member that joined with `resume: true` (and the option is on): counts and keeps its frames. */
+  #resumable: Resumable | null = null
   #closed = false
   #alive = true
   /** When the unanswered ping was sent (performance.now()), or -1. */
@@ -79,16 +81,21 @@ export class Endpoint {
   #corked = false
   /** Runs while the queue is over maxBufferedBytes (as last seen); null when it is not. */
   #slowTimer: TimerHandle | null = null
-  readonly #socket: SocketLike
+  #socket: SocketLike
   readonly #limits: WriteLimits
   readonly #maxBufferedBytes: number
 
   constructor (socket: SocketLike, request: FastifyRequest, boundPool: string | null, limits: WriteLimits) {
     this.#socket = socket
-    this.request = request
+    this.#request = request
     this.boundPool = boundPool
     this.#limits = limits
     this.#maxBufferedBytes = limits.maxBufferedBytes
+  }
+
+  /** The upgrade request (headers, query, cookies, `request.log`); after a resume, the new socket's. */
+  get request (): FastifyRequest {
+    return this.#request
   }
 
   /** The pool this connection is in, or null before joining and after leaving. */
@@ -116,9 +123,31 @@ export class Endpoint {
     this.#pool = pool
   }
 
+  /** @internal The member's resume state; null when it did not ask to be resumable. */
+  get resumable (): Resumable | null {
+    return this.#resumable
+  }
+
+  /** @internal Set by the admission for a join that asked for `resume: true`. */
+  setResumable (resumable: Resumable | null): void {
+    this.#resumable = resumable
+  }
+
+  /** @internal The member resumes on a new socket: it writes there from now on. */
+  rebind (socket: SocketLike, request: FastifyRequest): void {
+    this.#stopWatch()
+    this.#socket = socket
+    this.#request = request
+    this.#closed = false
+    this.#alive = true
+    this.#pinged = -1
+  }
+
   /** @internal No longer a member of any pool (every way out: leave, close, kick, pool closed); runs the `onDetach` cleanup. */
   detach (): void {
     this.#pool = null
+    this.#resumable?.end(this.#limits.clock)
+    this.#resumable = null
     const cleanup = this.#onDetach
     this.#onDetach = null
     cleanup?.()
@@ -133,11 +162,18 @@ export class Endpoint {
    * Writes one serialized frame. The server's own frames are always queued. A `relayed` frame
    * (one member's rtc:sdp or rtc:candidate to another) that would take the queue over
    * maxBufferedBytes is refused ('busy'): its sender pays (`peer-busy`), not the reader. A queue
-   * that stays over the limit for slowReaderTimeout gets the slow-reader verdict.
+   * that stays over the limit for slowReaderTimeout gets the slow-reader verdict. For a resumable
+   * member every `counted` frame is also kept for replay; one written while its socket is gone is
+   * held (the member is, or is about to be, suspended).
    */
-  send (text: string, relayed = false): SendVerdict {
+  send (text: string, relayed = false, counted = true): SendVerdict {
     const socket = this.#socket
-    if (this.#closed || socket.readyState !== OPEN) return 'closed'
+    const resumable = counted && this.#resumable?.counting === true ? this.#resumable : null
+    if (this.#closed || socket.readyState !== OPEN) {
+      if (resumable === null) return 'closed'
+      resumable.record(text)
+      return 'sent'
+    }
     const queued = socket.bufferedAmount
     // text.length: the frame's bytes for ASCII (SDP, candidates), a lower bound otherwise.
     if (relayed && queued + text.length > this.#maxBufferedBytes) {
@@ -155,6 +191,7 @@ export class Endpoint {
       }
     }
     socket.send(text)
+    resumable?.record(text)
     return 'sent'
   }
 

@@ -105,15 +105,25 @@ export class PoolManager {
     if (!(await adapter.closePool(name))) throw new errors.FST_RTC_NO_SUCH_POOL(name)
   }
 
-  /** A pool's settings and members (cluster-wide), or null. */
+  /** A pool's settings and members (cluster-wide, each with its `state`), or null. */
   async get (name: string): Promise<PoolInfo | null> {
     this.#assertPoolName(name)
-    return await this.#parts.adapter.pool(name)
+    const info = await this.#parts.adapter.pool(name)
+    return info === null ? null : this.#withStates(info)
   }
 
-  /** Every pool with its members (cluster-wide). */
+  /** Every pool with its members (cluster-wide, each with its `state`). */
   async list (): Promise<PoolInfo[]> {
-    return await this.#parts.adapter.pools()
+    return (await this.#parts.adapter.pools()).map((info) => this.#withStates(info))
+  }
+
+  /** Members of this process are known here; others as the adapter reports them (connected when it does not say). */
+  #withStates (info: PoolInfo): PoolInfo {
+    const { cluster } = this.#parts
+    for (const m of info.members) {
+      m.state = m.node === cluster.node ? (cluster.isSuspended(m.id) ? 'suspended' : 'connected') : (m.state ?? 'connected')
+    }
+    return info
   }
 
   /**

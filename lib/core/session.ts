@@ -1,21 +1,22 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
-import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions, type JoinHook, type JoinHookResult } from '../options'
+import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions } from '../options'
 import {
-  CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isPoolName, isProtocolType,
+  CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isProtocolType,
   isSessionDescription, parseFrame, sdpMessage, clip, type ErrorContext, type FrameData, type Reason
 } from '../protocol'
-import type { LeaveReason, MemberInfo } from '../types'
+import type { LeaveReason } from '../types'
+import { Admission, JOIN } from './admission'
 import type { ClusterView, Connection } from './cluster-view'
 import { unrefTimeout, type Clock, type TimerHandle } from './clock'
-import { checkDescription } from './description'
-import { channels, receivedKind, sdpType, type HookFact } from './diagnostics'
+import { channels, receivedKind, sdpType } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
-import type { AllowsRule } from './pool-view'
 import { RateCounter } from './rate-counter'
+import type { Resumes } from './resume'
+import { resume, type ResumeHost } from './resume-session'
 
 /** What every session of one server shares. */
 export interface SessionContext {
@@ -31,30 +32,35 @@ export interface SessionContext {
   readonly unknownPools: Set<string>
   /** Each member's ICE servers; null when the `iceServers` option is not set. */
   readonly ice: IceRefresh | null
+  /** Resumable members by token; null when the `resume` option is false. */
+  readonly resumes: Resumes | null
 }
 
 const COMPLETED = Promise.resolve()
-const JOIN = 'rtc:join'
-/** How many names of pools that do not exist a private server remembers, to log each once. */
-const MAX_UNKNOWN_POOLS_LOGGED = 1000
-/** What a join hook that did not answer within joinHookTimeout is taken to have answered. */
-const HOOK_TIMED_OUT = Symbol('join hook timed out')
+const RESUME = 'rtc:resume'
+/** The close code ws reports for a close frame without a code (RFC 6455, 7.1.5). */
+const NO_STATUS = 1005
 
 /**
  * One socket's life, from the upgrade to the close: every frame it sends goes through the
- * pipeline here (rate limit, size, binary, parse, dispatch), then relay, join admission (join
- * hook, the pool's rule, the adapter) or an application event; refusals and disconnects too.
+ * pipeline here (rate limit, size, binary, parse, dispatch), then relay, join admission (its
+ * Admission) or an application event; refusals and disconnects too.
  */
 export class Session implements Connection {
   readonly endpoint: Endpoint
   readonly #ctx: SessionContext
   readonly #rate: RateCounter | null
-  /** A join is in progress (hook, rule or adapter pending). */
-  #joining = false
+  readonly #admission: Admission
+  /** The socket this session listens to: null once handed over (a resume) or given up (suspended). */
+  #socket: SocketLike | null
+  /** Frames received on this socket (an rtc:resume is valid only as the first). */
+  #handled = 0
+  /** The server decided this connection's end (kick, limits, errors): it is not suspended. */
+  #final = false
+  /** Its socket is gone and it waits for a resume (in the cluster view's suspended members). */
+  #suspended = false
   /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
   #joinTimer: TimerHandle | null = null
-  /** When the join in progress started (performance.now()), for its fact. */
-  #joinStarted = 0
   /** The type of the frame being handled, once parsed (for its fact). */
   #frameType: string | undefined = undefined
 
@@ -65,15 +71,16 @@ export class Session implements Connection {
       ? null
       : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * (RATE_LIMIT_CLOSE_FACTOR - 1), ctx.clock.now())
     const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, ctx.writeLimits)
-    ctx.cluster.add(this)
-    socket.on('message', (data, isBinary) => {
-      this.#onMessage(data, isBinary)
-      if (channels.frame.hasSubscribers) this.#received(data)
-      this.#frameType = undefined
+    this.#admission = new Admission(ctx, {
+      endpoint,
+      refuse: (reason, message, context) => { this.#refuse(reason, message, context) },
+      admitted: () => { this.#clearJoinTimer() },
+      leave: (reason) => this.leave(reason),
+      resumable: () => ctx.resumes?.create(this) ?? null
     })
-    socket.on('pong', () => this.#onPong())
-    socket.on('error', (err) => request.log.debug({ err, peer: endpoint.id }, 'rtc: socket error'))
-    socket.on('close', (code) => this.#onClose(code))
+    ctx.cluster.add(this)
+    this.#socket = socket
+    this.#bind(socket)
     if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: ctx.cluster.node, event: 'open', peer: endpoint.id, pool: boundPool })
@@ -81,6 +88,19 @@ export class Session implements Connection {
 
   get #log (): FastifyBaseLogger {
     return this.endpoint.request.log
+  }
+
+  /** Listens to `socket`'s events for as long as it is this session's socket. */
+  #bind (socket: SocketLike): void {
+    socket.on('message', (data, isBinary) => {
+      if (socket !== this.#socket) return
+      this.#onMessage(data, isBinary)
+      if (channels.frame.hasSubscribers) this.#received(data)
+      this.#frameType = undefined
+    })
+    socket.on('pong', () => { if (socket === this.#socket) this.#onPong() })
+    socket.on('error', (err) => this.#log.debug({ err, peer: this.endpoint.id }, 'rtc: socket error'))
+    socket.on('close', (code) => { if (socket === this.#socket) this.#onClose(code) })
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -127,13 +147,18 @@ export class Session implements Connection {
   }
 
   #dispatch (type: string, data: FrameData): void {
+    const first = this.#handled++ === 0
     switch (type) {
       case 'rtc:sdp':
       case 'rtc:candidate':
         this.#relay(type, data)
         return
       case JOIN:
-        this.#join(data).catch((err: unknown) => this.#internalError(err))
+        this.#admission.join(data).catch((err: unknown) => this.#internalError(err))
+        return
+      case RESUME:
+        if (first) resume(this, this.#resumeHost, data).catch((err: unknown) => this.#internalError(err))
+        else this.#refuse('invalid-frame', 'rtc:resume is only valid as the first frame on a connection', { type })
         return
     }
     if (isProtocolType(type)) {
@@ -189,169 +214,6 @@ export class Session implements Connection {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Join admission: the frame, the join hook, the pool's rule, then the adapter
-
-  async #join (data: FrameData): Promise<void> {
-    const { endpoint } = this
-    const { maxPoolNameLength } = this.#ctx.options
-    if (this.#joining) {
-      this.#refuse('already-joined', 'A join is in progress on this connection: wait for its answer', { type: JOIN })
-      return
-    }
-    if (endpoint.pool !== null) {
-      this.#refuse('already-joined', `This connection is already in pool "${clip(endpoint.pool)}"`, { type: JOIN, pool: endpoint.pool })
-      return
-    }
-    const requested = data.pool === undefined && endpoint.boundPool !== null ? endpoint.boundPool : data.pool
-    if (!isPoolName(requested, maxPoolNameLength)) {
-      this.#refuse('missing-pool', `rtc:join needs "pool": a non-empty string of at most ${maxPoolNameLength} characters, in well-formed Unicode`, { type: JOIN })
-      return
-    }
-    if (endpoint.boundPool !== null && requested !== endpoint.boundPool) {
-      this.#refuse('join-denied', `This connection is bound to pool "${clip(endpoint.boundPool)}" by its URL`, { type: JOIN, pool: requested })
-      return
-    }
-    this.#joining = true
-    this.#joinStarted = performance.now()
-    try {
-      await this.#admit(requested)
-    } finally {
-      this.#joining = false
-    }
-  }
-
-  async #admit (requested: string): Promise<void> {
-    const { endpoint } = this
-    const { adapter, cluster, events, options, ice } = this.#ctx
-    // The hook and the rule may take a while: a socket that closes meanwhile stops the join there.
-    const hook = options.joinHook
-    const pool = hook === null ? requested : await this.#askHook(hook, requested)
-    if (pool === null || endpoint.closed) return
-    const allows = cluster.rule(pool)
-    if (allows !== undefined && (!(await this.#askRule(allows, pool)) || endpoint.closed)) return
-    // Issued after the hook (which may set the description a provider reads), kept on the endpoint
-    // for the rtc:joined that applyJoin writes, here or after a round trip through the adapter.
-    if (ice !== null) {
-      await ice.issueForJoin(endpoint)
-      if (endpoint.closed) return
-    }
-    const member: MemberInfo = { id: endpoint.id, description: endpoint.description, node: cluster.node }
-    const outcome = await adapter.join(pool, member, { create: !options.privatePools, maxMembers: options.maxMembers })
-    if (!outcome.ok) {
-      if (outcome.reason === 'no-such-pool') this.#hintUnknownPool(pool)
-      this.#refuse(outcome.reason, 'message' in outcome ? outcome.message : undefined, { type: JOIN, pool })
-      return
-    }
-    if (outcome.created === true) events.emit('pool-created', { pool })
-    this.#clearJoinTimer()
-    if (endpoint.closed) {
-      // The socket closed while the adapter was admitting it: undo, so its peers see it leave. A socket
-      // that was already gone when the join was applied is a member without endpoint: take it out by id.
-      await (endpoint.pool === null ? adapter.leave(pool, endpoint.id) : this.leave('closed'))
-      return
-    }
-    ice?.start(endpoint)
-    this.#log.info({ peer: endpoint.id, pool }, 'rtc: joined')
-    if (channels.join.hasSubscribers) channels.join.publish({ node: cluster.node, peer: endpoint.id, pool, result: 'ok', seconds: (performance.now() - this.#joinStarted) / 1000 })
-    events.emit('join', { endpoint, pool })
-  }
-
-  /** The pool to join as the join hook maps it, or null when the hook refused (answered here). */
-  async #askHook (hook: JoinHook, requested: string): Promise<string | null> {
-    const { endpoint } = this
-    const refuse = (): null => {
-      this.#refuse('join-denied', undefined, { type: JOIN, pool: requested })
-      return null
-    }
-    let result
-    const started = performance.now()
-    try {
-      result = await this.#callHook(hook, requested)
-      this.#hookAnswered('join-hook', requested, result === HOOK_TIMED_OUT ? 'timeout' : result === false ? 'denied' : 'allowed', started)
-    } catch (err) {
-      this.#hookAnswered('join-hook', requested, 'error', started)
-      // A refusal, not a fault: its message, which the client gets too, and no stack.
-      const message = err instanceof Error && err.message !== '' ? err.message : undefined
-      this.#log.info({ peer: endpoint.id, pool: requested, message }, 'rtc: join refused by the join hook')
-      this.#refuse('join-denied', message, { type: JOIN, pool: requested })
-      return null
-    }
-    if (result === HOOK_TIMED_OUT) {
-      const ms = this.#ctx.options.joinHookTimeout
-      this.#log.warn({ peer: endpoint.id, pool: requested, joinHookTimeout: ms }, 'rtc: the join hook did not answer in time: join refused')
-      this.#refuse('join-denied', `the join hook did not answer within ${ms} ms`, { type: JOIN, pool: requested })
-      return null
-    }
-    if (result === false) return refuse()
-    if (typeof result !== 'object' || result === null) return requested
-    let pool = requested
-    if (result.pool !== undefined) {
-      if (!isPoolName(result.pool, this.#ctx.options.maxPoolNameLength)) {
-        this.#log.error({ peer: endpoint.id, pool: requested }, 'rtc: the join hook mapped the pool to an invalid name')
-        return refuse()
-      }
-      pool = result.pool
-    }
-    if ('description' in result) {
-      try {
-        endpoint.description = checkDescription(result.description, this.#ctx.options.maxDescriptionBytes)
-      } catch (err) {
-        this.#log.error({ peer: endpoint.id, pool: requested, err }, 'rtc: the join hook set a description that is not JSON or is over maxDescriptionBytes')
-        return refuse()
-      }
-    }
-    return pool
-  }
-
-  /** A private server was asked for a pool nobody created: say once per name how to fix it (a forgotten createPool is the usual cause). */
-  #hintUnknownPool (pool: string): void {
-    const { log, options, unknownPools } = this.#ctx
-    if (!options.privatePools || unknownPools.has(pool) || unknownPools.size > MAX_UNKNOWN_POOLS_LOGGED) return
-    if (unknownPools.size === MAX_UNKNOWN_POOLS_LOGGED) {
-      unknownPools.add('') // a pool name is never empty: marks the end of logging
-      log.info(`rtc: ${MAX_UNKNOWN_POOLS_LOGGED} pools that do not exist were asked for: no more are logged`)
-      return
-    }
-    unknownPools.add(pool)
-    log.info({ pool }, 'rtc: a join asked for a pool that does not exist; this server is private (privatePools: true), so only pools made with rtcPools.createPool can be joined: call rtcPools.createPool, or set privatePools: false')
-  }
-
-  /** The hook's answer, or HOOK_TIMED_OUT when it has none within joinHookTimeout (a late one is then ignored). */
-  async #callHook (hook: JoinHook, requested: string): Promise<JoinHookResult | typeof HOOK_TIMED_OUT> {
-    const { clock, options } = this.#ctx
-    let timer: TimerHandle | undefined
-    const timeout = new Promise<typeof HOOK_TIMED_OUT>((resolve) => {
-      timer = unrefTimeout(clock, () => resolve(HOOK_TIMED_OUT), options.joinHookTimeout)
-    })
-    try {
-      return await Promise.race([hook(this.endpoint.request, { pool: requested, endpoint: this.endpoint }), timeout])
-    } finally {
-      clock.clearTimeout(timer as TimerHandle)
-    }
-  }
-
-  /** True when the pool's rule allows this endpoint; a refusal is answered here. */
-  async #askRule (allows: AllowsRule, pool: string): Promise<boolean> {
-    let allowed = false
-    const started = performance.now()
-    try {
-      allowed = await allows(this.endpoint)
-      this.#hookAnswered('allows', pool, allowed === true ? 'allowed' : 'denied', started)
-    } catch (err) {
-      this.#hookAnswered('allows', pool, 'error', started)
-      this.#log.error({ peer: this.endpoint.id, pool, err }, 'rtc: the pool\'s allows() rule threw')
-    }
-    if (allowed === true) return true
-    this.#refuse('join-denied', undefined, { type: JOIN, pool })
-    return false
-  }
-
-  #hookAnswered (hook: HookFact['hook'], pool: string, result: HookFact['result'], started: number): void {
-    if (!channels.hook.hasSubscribers) return
-    channels.hook.publish({ node: this.#ctx.cluster.node, peer: this.endpoint.id, pool, hook, result, seconds: (performance.now() - started) / 1000 })
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Leaving and disconnecting
 
   /** Leaves the pool, if in one: listeners hear of it here, the peers through the adapter. */
@@ -366,18 +228,101 @@ export class Session implements Connection {
     return this.#ctx.adapter.leave(pool, endpoint.id)
   }
 
-  /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. */
+  /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. A suspended member just leaves. */
   drop (reason: LeaveReason, code: number, text: string, terminate = false): void {
+    if (this.#suspended) {
+      this.#end(reason)
+      return
+    }
     if (this.endpoint.closed) return
+    this.#final = true
     this.endpoint.close(code, text, terminate)
     queueMicrotask(() => { this.#leaveLogged(reason) })
   }
 
-  /** Heartbeat tick: terminates a socket that did not answer the last ping, pings the others. */
+  /** Heartbeat tick: terminates a socket that did not answer the last ping (a resumable member is suspended), pings the others. */
   beat (): void {
     if (this.endpoint.closed || this.endpoint.ping()) return
     this.#log.info({ peer: this.endpoint.id }, 'rtc: heartbeat missed, terminating')
-    this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
+    if (this.resumable) {
+      this.endpoint.terminate()
+      this.suspend()
+    } else {
+      this.drop('heartbeat', CLOSE_CODES.goingAway, 'heartbeat missed', true)
+    }
+  }
+
+  /** A member that joined with `resume: true`, still in its pool, not suspended: its socket may end without it leaving. */
+  get resumable (): boolean {
+    return !this.#suspended && !this.#final && this.endpoint.pool !== null && this.endpoint.resumable?.counting === true
+  }
+
+  /** Its socket is gone: the member stays in its pool, frames to it are held, for resume.graceMs. */
+  suspend (): void {
+    const { endpoint } = this
+    const { cluster, clock, events } = this.#ctx
+    const resumable = endpoint.resumable
+    const pool = endpoint.pool
+    if (!this.resumable || resumable === null || pool === null) return
+    this.#suspended = true
+    this.#socket = null
+    this.#clearJoinTimer()
+    endpoint.markClosed()
+    cluster.suspend(this)
+    const expire = (): void => { this.#end('resume-expired') }
+    resumable.suspend(clock, expire, expire)
+    this.#log.info({ peer: endpoint.id, pool }, 'rtc: suspended')
+    if (channels.resume.hasSubscribers) channels.resume.publish({ node: cluster.node, event: 'suspend', peer: endpoint.id, pool, result: null, replayed: 0 })
+    events.emit('suspend', { endpoint, pool, id: endpoint.id })
+  }
+
+  /** A suspended member leaves for good. */
+  #end (reason: LeaveReason): void {
+    if (!this.#suspended) return
+    this.#suspended = false
+    this.#final = true
+    this.#ctx.cluster.unsuspend(this, false)
+    if (reason === 'resume-expired' && channels.resume.hasSubscribers) {
+      channels.resume.publish({ node: this.#ctx.cluster.node, event: 'expire', peer: this.endpoint.id, pool: this.endpoint.pool, result: null, replayed: 0 })
+    }
+    this.#leaveLogged(reason)
+  }
+
+  /** What the resume procedure (lib/core/resume-session.ts) may do with this session. */
+  get #resumeHost (): ResumeHost {
+    return {
+      ctx: this.#ctx,
+      socket: this.#socket,
+      admission: this.#admission,
+      refuse: (reason, message, context) => { this.#refuse(reason, message, context) },
+      drop: (code, text) => { this.drop('error', code, text) },
+      handOver: () => {
+        this.#clearJoinTimer()
+        this.#socket = null
+        this.endpoint.markClosed()
+        this.#ctx.cluster.remove(this.endpoint.id)
+      }
+    }
+  }
+
+  /** @internal A resume: the suspended member goes on on `socket`. */
+  adopt (socket: SocketLike, request: FastifyRequest): void {
+    this.endpoint.rebind(socket, request)
+    this.#socket = socket
+    this.#handled = 1
+    this.#suspended = false
+    this.#bind(socket)
+    this.#ctx.cluster.unsuspend(this, true)
+  }
+
+  /** @internal A resume failed for this suspended member (its token was used, or the join hook refused it): it leaves. */
+  fail (): void {
+    this.#end('resume-failed')
+  }
+
+  /** @internal Suspended, waiting for a resume. */
+  get suspended (): boolean {
+    return this.#suspended
   }
 
   /** `joinTimeout` passed without a join: a socket that only holds a connection open is let go. */
@@ -396,11 +341,21 @@ export class Session implements Connection {
 
   #onClose (code: number): void {
     this.#clearJoinTimer()
+    // A socket that ends without a clean close (a close frame with 1000, 1001 or no code) nor a server decision: suspended.
+    if (code !== CLOSE_CODES.normal && code !== CLOSE_CODES.goingAway && code !== NO_STATUS && this.resumable) {
+      this.suspend()
+      this.#publishClosed(code)
+      return
+    }
     this.endpoint.markClosed()
     this.#ctx.cluster.remove(this.endpoint.id)
+    this.#publishClosed(code)
+    this.#leaveLogged('closed')
+  }
+
+  #publishClosed (code: number): void {
     this.#log.debug({ peer: this.endpoint.id, code }, 'rtc: disconnected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: this.#ctx.cluster.node, event: 'close', peer: this.endpoint.id, code })
-    this.#leaveLogged('closed')
   }
 
   #onPong (): void {

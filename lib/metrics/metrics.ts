@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type * as PromClient from 'prom-client'
 import {
   CHANNELS, type AdapterFact, type AdapterOp, type ConnectionFact, type ConnectionRefusal, type ErrorFact, type FrameFact,
-  type FrameKind, type HeartbeatFact, type HookFact, type IceFact, type JoinFact, type LeaveFact, type RelayFact
+  type FrameKind, type HeartbeatFact, type HookFact, type IceFact, type JoinFact, type LeaveFact, type RelayFact,
+  type ResumeFact, type ResumeResult
 } from '../core/diagnostics'
 import { errors } from '../errors'
 import type { NormalizedMetricsOptions } from '../options'
@@ -16,7 +17,7 @@ export type PromClientModule = typeof PromClient
 /** What the metrics read from the server they watch: its id and its counts, at scrape time. */
 export interface MetricsSource {
   readonly node: string
-  stats (): { connections: number, pools: number, members: number }
+  stats (): { connections: number, pools: number, members: number, suspended: number, draining: boolean }
 }
 
 /** A running set of metrics: `close()` unsubscribes and takes the metrics off the registry. */
@@ -33,8 +34,9 @@ const CONNECTION_RESULTS = ['accepted', ...keys<ConnectionRefusal>({
 /** The reasons that can answer an `rtc:join` (a future one is counted too, when it first happens). */
 const JOIN_RESULTS: Array<'ok' | Reason> = ['ok', 'invalid-frame', 'missing-pool', 'join-denied', 'no-such-pool', 'pool-full', 'already-joined']
 const LEAVE_REASONS = keys<LeaveReason>({
-  closed: true, heartbeat: true, kicked: true, 'slow-reader': true, 'rate-limited': true, 'pool-closed': true, shutdown: true, error: true
+  closed: true, heartbeat: true, kicked: true, 'slow-reader': true, 'rate-limited': true, 'pool-closed': true, shutdown: true, error: true, 'resume-expired': true, 'resume-failed': true
 })
+const RESUME_RESULTS = keys<ResumeResult>({ resumed: true, 'unknown-token': true, expired: true, 'frames-lost': true, denied: true, throttled: true })
 const FRAME_KINDS = keys<FrameKind>({ sdp: true, candidate: true, join: true, event: true, other: true })
 const ADAPTER_OPS = keys<AdapterOp>({
   attach: true, createPool: true, closePool: true, join: true, leave: true, describe: true, kick: true, locate: true, pool: true, pools: true, close: true, connection: true, forward: true, apply: true
@@ -91,7 +93,9 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
     pools: name('pools'),
     members: name('members'),
     draining: name('draining'),
+    suspended: name('suspended_members'),
     connectionsTotal: name('connections_total'),
+    resumesTotal: name('resumes_total'),
     joinsTotal: name('joins_total'),
     leavesTotal: name('leaves_total'),
     framesTotal: name('frames_total'),
@@ -113,7 +117,8 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
   gauge(metricNames.connections, 'Open WebSocket connections on this process', () => source.stats().connections)
   gauge(metricNames.pools, 'Pools this process has a view of (at least one member here, or created here)', () => source.stats().pools)
   gauge(metricNames.members, 'Pool members connected to this process', () => source.stats().members)
-  gauge(metricNames.draining, '1 while this process drains its connections (always 0: drain is not built yet)', () => 0)
+  gauge(metricNames.draining, '1 while this process drains its connections (fastify.close())', () => source.stats().draining ? 1 : 0)
+  gauge(metricNames.suspended, 'Members of this process whose socket ended and who wait for their client to resume', () => source.stats().suspended)
 
   // Counters: tallied per event, handed to prom-client at scrape time.
   const counter = (metric: string, help: string, label: string | null, tally: Tally): void => {
@@ -138,12 +143,14 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
   const adapterErrors = new Tally(ADAPTER_OPS)
   const ice = new Tally([''])
   const evictions = new Tally([''])
+  const resumes = new Tally(RESUME_RESULTS)
   counter(metricNames.connectionsTotal, 'WebSocket upgrade requests, by result (accepted, or why not)', 'result', connections)
   counter(metricNames.joinsTotal, 'rtc:join frames answered, by result (ok, or the rtc:error reason)', 'result', joins)
   counter(metricNames.leavesTotal, 'Members of this process that left their pool, by reason', 'reason', leaves)
   counter(metricNames.errorsTotal, 'rtc:error frames sent, by reason', 'reason', refusals)
   counter(metricNames.iceTotal, 'ICE server sets (TURN credentials) issued to members, for rtc:joined and rtc:ice', null, ice)
   counter(metricNames.adapterErrorsTotal, 'Failed adapter calls, by operation', 'op', adapterErrors)
+  counter(metricNames.resumesTotal, 'rtc:resume frames answered, by result (resumed, or why not)', 'result', resumes)
   counter(metricNames.evictionsTotal, 'Open offers forgotten unsettled because the table of open offers was full', null, evictions)
 
   // Per frame: two property increments on fixed-shape objects.
@@ -239,6 +246,7 @@ export function createMetrics (client: PromClientModule, options: NormalizedMetr
   on<HeartbeatFact>(CHANNELS.heartbeat, (fact) => heartbeatSeconds.observe(fact.seconds))
   on<AdapterFact>(CHANNELS.adapter, (fact) => adapterErrors.add(fact.op))
   on<IceFact>(CHANNELS.ice, () => ice.add(''))
+  on<ResumeFact>(CHANNELS.resume, (fact) => { if (fact.result !== null) resumes.add(fact.result) })
   log.debug({ prefix, metrics: names.length }, 'fastify-rtc-signal: metrics registered')
 
   let closed = false

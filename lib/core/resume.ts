@@ -1,0 +1,248 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { ResumeOffer } from '../protocol'
+import { unrefTimeout, type Clock, type TimerHandle } from './clock'
+import type { Session } from './session'
+
+/** The bounds of a resumable member's ring (the `resume` option). */
+export interface ResumeLimits {
+  readonly graceMs: number
+  readonly maxFrames: number
+  readonly maxBytes: number
+}
+
+/** A token's stored form: only its SHA-256 is kept, never the token. */
+function hash (token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
+}
+
+/** Hashes of tokens whose grace period ended, kept to tell `expired` from `unknown-token` (the newest ones only). */
+const MAX_EXPIRED_REMEMBERED = 1024
+/** Addresses whose failed-resume bucket is tracked at most; past it the fullest buckets are forgotten. */
+const MAX_THROTLED_ADDRESSES = 10_000
+const MINUTE = 60_000
+
+/**
+ * One resumable member: the count of frames written to it since `rtc:joined`, the most recent of
+ * them (references to the serialized strings, bounded by maxFrames/maxBytes) and its token. While
+ * suspended it holds the frames addressed to it and runs the grace timer.
+ */
+export class Resumable {
+  /** Frames counted since rtc:joined (rtc:joined and rtc:resumed are not). */
+  sent = 0
+  /** The session of the member (which outlives its sockets). */
+  readonly owner: Session
+  /** An rtc:resume with its token is being decided (a second one meanwhile finds nothing). */
+  resuming = false
+  readonly #registry: Resumes
+  readonly #frames: string[] = []
+  /** Index in #frames of the oldest frame kept. */
+  #head = 0
+  #bytes = 0
+  /** `sent` when the member was suspended; -1 while connected. */
+  #suspendedAt = -1
+  #timer: TimerHandle | null = null
+  #hash: string | null = null
+  #counting = false
+  #ended = false
+  /** Called (once, in a microtask) when a frame held while suspended had to be dropped. */
+  #overflow: (() => void) | null = null
+
+  constructor (registry: Resumes, owner: Session) {
+    this.#registry = registry
+    this.owner = owner
+  }
+
+  /** Frames are counted (the member got its rtc:joined). */
+  get counting (): boolean {
+    return this.#counting
+  }
+
+  get suspended (): boolean {
+    return this.#suspendedAt >= 0
+  }
+
+  /** The count of the oldest frame still kept (frames first..sent-1 can be replayed). */
+  get first (): number {
+    return this.sent - (this.#frames.length - this.#head)
+  }
+
+  /** A new token (the previous one dies), and the offer for rtc:joined; counting starts with the first. */
+  issue (): ResumeOffer {
+    const token = randomBytes(32).toString('base64url')
+    this.#registry.forget(this.#hash)
+    this.#hash = hash(token)
+    this.#registry.register(this.#hash, this)
+    this.#counting = true
+    return { token, graceMs: this.#registry.limits.graceMs }
+  }
+
+  /** Keeps one frame written (or, while suspended, held) for the member. */
+  record (text: string): void {
+    this.#frames.push(text)
+    this.sent++
+    this.#bytes += text.length
+    const { maxFrames, maxBytes } = this.#registry.limits
+    while (this.#frames.length - this.#head > maxFrames || (this.#bytes > maxBytes && this.#head < this.#frames.length)) {
+      this.#bytes -= this.#frames[this.#head].length
+      this.#frames[this.#head++] = ''
+    }
+    if (this.#head > 64 && this.#head * 2 > this.#frames.length) {
+      this.#frames.splice(0, this.#head)
+      this.#head = 0
+    }
+    if (this.#suspendedAt >= 0 && this.first > this.#suspendedAt && this.#overflow !== null) {
+      const overflow = this.#overflow
+      this.#overflow = null
+      queueMicrotask(overflow)
+    }
+  }
+
+  /** The frames after the `received`-th, in order; null when some of them are no longer kept (or were never sent). */
+  after (received: number): string[] | null {
+    if (received > this.sent || received < this.first) return null
+    return this.#frames.slice(this.#head + received - this.first)
+  }
+
+  /** The socket ended: hold frames, and call `expire` after graceMs or `overflow` when held frames had to be dropped. */
+  suspend (clock: Clock, expire: () => void, overflow: () => void): void {
+    this.#suspendedAt = this.sent
+    this.#overflow = overflow
+    this.#timer = unrefTimeout(clock, () => {
+      this.#timer = null
+      this.#registry.expired(this.#hash)
+      expire()
+    }, this.#registry.limits.graceMs)
+  }
+
+  /** The token was taken by an rtc:resume: it is single use, so it is forgotten now. */
+  take (): void {
+    this.#registry.forget(this.#hash)
+    this.#hash = null
+  }
+
+  /** Resumed on a new socket: the grace timer stops. */
+  resumed (clock: Clock): void {
+    this.#stop(clock)
+    this.#suspendedAt = -1
+  }
+
+  /** The member left (every way out): its token dies and its timer stops. Idempotent. */
+  end (clock: Clock): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#stop(clock)
+    this.#registry.forget(this.#hash)
+    this.#hash = null
+    this.#frames.length = 0
+    this.#head = 0
+    this.#bytes = 0
+  }
+
+  get ended (): boolean {
+    return this.#ended
+  }
+
+  #stop (clock: Clock): void {
+    this.#overflow = null
+    if (this.#timer === null) return
+    clock.clearTimeout(this.#timer)
+    this.#timer = null
+  }
+}
+
+/** What a token names: a resumable member, one whose grace period ended, or nothing known. */
+export type TokenLookup = Resumable | 'expired' | null
+
+/**
+ * The resumable members of one server, by token hash (a token is stored only as its SHA-256),
+ * and the failed-resume bucket of each address.
+ */
+export class Resumes {
+  readonly limits: ResumeLimits
+  readonly #byHash = new Map<string, Resumable>()
+  readonly #expired = new Set<string>()
+  readonly #failures: FailureThrottle | null
+
+  constructor (limits: ResumeLimits, failuresPerMinute: number) {
+    this.limits = limits
+    this.#failures = failuresPerMinute === 0 ? null : new FailureThrottle(failuresPerMinute)
+  }
+
+  create (owner: Session): Resumable {
+    return new Resumable(this, owner)
+  }
+
+  /** The member a token names (the token is not taken: see Resumable.take). */
+  lookup (token: string): TokenLookup {
+    const h = hash(token)
+    return this.#byHash.get(h) ?? (this.#expired.has(h) ? 'expired' : null)
+  }
+
+  /** False when `ip` has no failed resume left in its bucket (then the token is not even looked at). */
+  allowed (ip: string, now: number): boolean {
+    return this.#failures?.allowed(ip, now) ?? true
+  }
+
+  /** A failed resume from `ip`: takes one from its bucket. */
+  failed (ip: string, now: number): void {
+    this.#failures?.take(ip, now)
+  }
+
+  /** @internal */
+  register (h: string, member: Resumable): void {
+    this.#byHash.set(h, member)
+  }
+
+  /** @internal */
+  forget (h: string | null): void {
+    if (h !== null) this.#byHash.delete(h)
+  }
+
+  /** @internal The grace period of the member with this token ended. */
+  expired (h: string | null): void {
+    if (h === null) return
+    this.#byHash.delete(h)
+    this.#expired.add(h)
+    if (this.#expired.size > MAX_EXPIRED_REMEMBERED) this.#expired.delete(this.#expired.values().next().value as string)
+  }
+}
+
+/** Failed resumes per address: a token bucket of `perMinute`, refilled continuously. */
+class FailureThrottle {
+  readonly #perMinute: number
+  readonly #buckets = new Map<string, { tokens: number, at: number }>()
+
+  constructor (perMinute: number) {
+    this.#perMinute = perMinute
+  }
+
+  #level (ip: string, now: number): { tokens: number, at: number } {
+    let bucket = this.#buckets.get(ip)
+    if (bucket === undefined) {
+      bucket = { tokens: this.#perMinute, at: now }
+      if (this.#buckets.size >= MAX_THROTLED_ADDRESSES) this.#prune(now)
+      this.#buckets.set(ip, bucket)
+    } else {
+      bucket.tokens = Math.min(this.#perMinute, bucket.tokens + (now - bucket.at) * this.#perMinute / MINUTE)
+      bucket.at = now
+    }
+    return bucket
+  }
+
+  allowed (ip: string, now: number): boolean {
+    return this.#level(ip, now).tokens >= 1
+  }
+
+  take (ip: string, now: number): void {
+    const bucket = this.#level(ip, now)
+    bucket.tokens = Math.max(0, bucket.tokens - 1)
+  }
+
+  /** Forgets the buckets that are full again (as good as new); the oldest one when none is. */
+  #prune (now: number): void {
+    for (const [ip, b] of this.#buckets) {
+      if (b.tokens + (now - b.at) * this.#perMinute / MINUTE >= this.#perMinute) this.#buckets.delete(ip)
+    }
+    if (this.#buckets.size >= MAX_THROTLED_ADDRESSES) this.#buckets.delete(this.#buckets.keys().next().value as string)
+  }
+}
