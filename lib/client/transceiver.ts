@@ -43,6 +43,9 @@ export interface WebSocketOptions {
   url?: () => string | URL | Promise<string | URL>
 }
 
+/** A reconnection whose socket has not opened after this long (ms) counts as failed: the next one is tried. */
+export const CONNECT_TIMEOUT = 10_000
+
 /**
  * Connection-state events a transceiver dispatches beside the frames. Server frames
  * whose type starts with this prefix are delivered only as application messages.
@@ -100,6 +103,7 @@ export class WebSocketTransceiver extends Transceiver {
   readonly #nextUrl: (() => string | URL | Promise<string | URL>) | null
   #attempt = 0
   #timer: ReturnType<typeof setTimeout> | null = null
+  #connectTimer: ReturnType<typeof setTimeout> | null = null
   #opened = false
   /** When the last open socket was lost (Date.now()), null while connected. */
   #downSince: number | null = null
@@ -141,6 +145,7 @@ export class WebSocketTransceiver extends Transceiver {
     this.#live = socket
     const onOpen = (): void => {
       if (socket !== this.#live || this.#closed) return
+      this.#clearConnectTimer()
       const reconnected = this.#opened
       this.#opened = true
       this.#attempt = 0
@@ -177,6 +182,7 @@ export class WebSocketTransceiver extends Transceiver {
 
   #onClose (code: number, reason: string): void {
     this.#live = null
+    this.#clearConnectTimer()
     this.#buffer = []
     const now = Date.now()
     this.#downSince ??= now
@@ -213,8 +219,18 @@ export class WebSocketTransceiver extends Transceiver {
       return
     }
     this.url = url
-    this.socket = new WebSocket(url, this.#protocols)
-    this.#attach(this.socket)
+    const socket = this.socket = new WebSocket(url, this.#protocols)
+    this.#attach(socket)
+    // A connection attempt can hang (a lost SYN, a half-up network): give it up and try the next.
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null
+      if (this.#live === socket && socket.readyState === WebSocket.CONNECTING) this.#drop('connect timeout', 1006)
+    }, CONNECT_TIMEOUT)
+  }
+
+  #clearConnectTimer (): void {
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer)
+    this.#connectTimer = null
   }
 
   /** The browser is back online: a reconnection waiting for its delay starts now. */
@@ -246,6 +262,7 @@ export class WebSocketTransceiver extends Transceiver {
     this.#closed = true
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
+    this.#clearConnectTimer()
     this.#buffer = []
     this.#watchNetwork(false)
     if (this.socket.readyState === WebSocket.CONNECTING || this.socket.readyState === WebSocket.OPEN) {
@@ -258,11 +275,11 @@ export class WebSocketTransceiver extends Transceiver {
     this.#drop('dropped by client')
   }
 
-  #drop (reason: string): void {
+  /** Closes the socket and goes on at once as if it had closed with `code` (a close handshake over a dead network could take a minute). */
+  #drop (reason: string, code = 4000): void {
     const socket = this.#live
     if (this.#closed || socket === null) return
-    // Closed from here at once: a close handshake over a dead network could take a minute to end.
     socket.close(4000, reason)
-    this.#onClose(4000, reason)
+    this.#onClose(code, reason)
   }
 }

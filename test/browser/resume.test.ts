@@ -6,10 +6,10 @@
 
 import t from 'tap'
 import type { Test } from 'tap'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext, CDPSession, Page } from 'playwright-core'
 import type { WebSocket as ServerSocket } from 'ws'
 import { chromiumMissing, launch, openPages, page, startServer, until } from './helpers'
-import type { Server, ServerOptions } from './helpers'
+import type { Server } from './helpers'
 import { assertLiveMedia, bytes, joinAll } from './mesh'
 
 /** In every page: count the RTCPeerConnections made. */
@@ -77,12 +77,20 @@ async function seen (p: Page): Promise<Seen> {
   })
 }
 
-/** Network emulation of one page only (Playwright's setOffline applies to the whole context). */
+const sessions = new WeakMap<Page, CDPSession>()
+
+/**
+ * Network emulation of one page only (Playwright's setOffline applies to the whole context). The
+ * CDP session stays attached: detaching it ends the emulation.
+ */
 async function setOffline (context: BrowserContext, p: Page, offline: boolean): Promise<void> {
-  const cdp = await context.newCDPSession(p)
-  await cdp.send('Network.enable')
+  let cdp = sessions.get(p)
+  if (cdp === undefined) {
+    cdp = await context.newCDPSession(p)
+    sessions.set(p, cdp)
+    await cdp.send('Network.enable')
+  }
   await cdp.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
-  await cdp.detach()
 }
 
 if (!chromiumMissing(t)) {
@@ -155,7 +163,7 @@ if (!chromiumMissing(t)) {
       const short = await startServer(t, {
         resume: { graceMs },
         routes: (app) => app.get('/test', async (_request, reply) => reply.type('text/html').send(page('/rtc/client.js', '/test/harness.js')))
-      } as ServerOptions)
+      })
       const others = await openPages(context, `${short.origin}/test`, 3)
       const otherIds: string[] = []
       for (const [i, p] of others.entries()) otherIds.push(...await joinAll([p], 'RtcSignal', `${short.ws}?name=${names[i]}`, 'short', { signalling }))
