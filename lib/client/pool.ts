@@ -100,8 +100,9 @@ export class Pool {
     this.#sendJoin(pool)
   }
 
-  #sendJoin (pool: string): void {
-    this.#signals.send('rtc:join', this.#signals.resume ? { pool, resume: true } : { pool })
+  /** Sends rtc:join; false when the socket is closed (the join is sent when it opens again). */
+  #sendJoin (pool: string): boolean {
+    return this.#signals.send('rtc:join', this.#signals.resume ? { pool, resume: true } : { pool })
   }
 
   /**
@@ -339,8 +340,7 @@ export class Pool {
 
   #rejoin (): void {
     if (this.#requested === null || this.#joining || this.#id !== null) return
-    this.#joining = true
-    this.#sendJoin(this.#requested)
+    this.#joining = this.#sendJoin(this.#requested)
   }
 
   // Negotiation: frames for one peer go to its Peer.

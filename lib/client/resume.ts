@@ -53,14 +53,9 @@ export class Resumption {
     return this.#held !== null
   }
 
-  /** Holds a frame sent while suspended; false (and the session can no longer resume) when there are too many. */
+  /** Holds a frame sent while suspended; false when MAX_HELD_FRAMES are held already (the session must then be given up). */
   hold (type: string, data: FrameData): boolean {
-    if (this.#held === null) return false
-    if (this.#held.length >= MAX_HELD_FRAMES) {
-      this.#token = null
-      this.#held = null
-      return false
-    }
+    if (this.#held === null || this.#held.length >= MAX_HELD_FRAMES) return false
     this.#held.push({ type, data })
     return true
   }

@@ -6,7 +6,7 @@
 import { isObject } from '../protocol'
 import type { FrameData } from '../protocol'
 import { TypedEventTarget } from './events'
-import { Resumption } from './resume'
+import { MAX_HELD_FRAMES, Resumption } from './resume'
 import { INTERNAL, WebSocketTransceiver } from './transceiver'
 import type { DisconnectDetail, Transceiver, WebSocketOptions } from './transceiver'
 
@@ -117,11 +117,6 @@ export class Signalling extends TypedEventTarget<SignallingEventMap> {
   #onOpen ({ reconnected }: { reconnected: boolean }): void {
     const resume = reconnected ? this.#session.resumeFrame() : null
     if (resume !== null) this.transceiver.send('rtc:resume', resume)
-    else if (reconnected && this.#session.holding) {
-      // Too many frames were sent while away to keep the session: join afresh, as after resume-failed.
-      this.#session.reset()
-      this.#dispatch('error', { reason: 'resume-failed', message: 'Too many frames were sent while disconnected to resume', local: true })
-    }
     this.#dispatch('open', { reconnected, resuming: resume !== null })
   }
 
@@ -139,7 +134,14 @@ export class Signalling extends TypedEventTarget<SignallingEventMap> {
    * is suspended (a dropped socket, to be resumed), frames are held and sent after `rtc:resumed`.
    */
   send (type: string, data: FrameData): boolean {
-    if (this.#session.holding) return this.#session.hold(type, data)
+    if (this.#session.holding) {
+      if (this.#session.hold(type, data)) return true
+      // Too many frames sent while away to keep the session: it is given up now (the pool drops its
+      // peers and joins afresh when the socket is back), as after resume-failed. This frame is dropped.
+      this.#session.reset()
+      this.#dispatch('error', { reason: 'resume-failed', message: `Over ${MAX_HELD_FRAMES} frames sent while disconnected: the session cannot resume`, local: true })
+      return false
+    }
     return this.transceiver.send(type, data) !== false
   }
 

@@ -221,6 +221,22 @@ if (!chromiumMissing(t)) {
     t.same(urls.map((u) => new URL(u, 'http://x').searchParams.get('token')), ['t1', 't2'], 'the second socket opened at the URL the function gave then')
     t.equal(await p.evaluate(() => (globalThis as any).fnState.pool.id), id, 'same id after the resume')
 
+    // Over 1,000 frames sent while away: the session is given up, the pool joins afresh.
+    await setOffline(context, p, true)
+    const kept = await p.evaluate(async () => {
+      const g = globalThis as any
+      await new Promise((resolve) => g.fnState.pool.events.addEventListener('reconnecting', resolve, { once: true }))
+      const results = []
+      for (let i = 0; i < 1001; i++) results.push(g.fnState.pool.send('note', { i }))
+      g.fnState.rejoined = new Promise((resolve) => g.fnState.pool.events.addEventListener('rejoined', (e: any) => resolve(e.detail), { once: true }))
+      return [results.filter(Boolean).length, results.at(-1)]
+    })
+    t.same(kept, [1000, false], 'the first 1,000 frames are held, the next is refused')
+    await setOffline(context, p, false)
+    const rejoined = await p.evaluate(() => (globalThis as any).fnState.rejoined)
+    t.match(rejoined, { previous: id, reason: 'resume-failed' }, 'the pool rejoins afresh instead of resuming')
+    t.not(rejoined.id, id, 'with a new id')
+
     // Offline for longer than giveUpAfterMs: every attempt fails, then the client gives up.
     await setOffline(context, p, true)
     await until('the pool to close', async () => await p.evaluate(() => (globalThis as any).fnState.closed), 15_000)
