@@ -45,6 +45,9 @@ export const errors = {
     'The app registered @fastify/websocket with maxPayload %s, more than this plugin\'s maxPayload (%s): clients could ' +
     'send (and with permessage-deflate make the server inflate) frames that large. Register @fastify/websocket with ' +
     'options.maxPayload <= %s, or let this plugin register it', 500),
+  /** An upgrade while the server drains its connections (fastify.close()): answered with `Retry-After`. */
+  FST_RTC_DRAINING: createError('FST_RTC_DRAINING',
+    'The server is restarting: connect again (and resume) in a few seconds', 503),
   /** The plugin registered twice in one context (or in a context and its descendant). */
   FST_RTC_ALREADY_REGISTERED: createError('FST_RTC_ALREADY_REGISTERED',
     'fastify-rtc-signal is already registered in this context or a parent of it: register each instance in its own ' +

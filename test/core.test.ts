@@ -104,7 +104,8 @@ class FakeSocket extends EventEmitter {
 }
 
 async function start (t: Tap, opts: RtcSignalOptions = {}, clock?: Clock): Promise<Core & { open: (query?: Record<string, string>) => FakeSocket }> {
-  const core = createCore(normalizeOptions(opts), silent, { clock })
+  // closed at once in teardown (a drain spread over time would outlive these fake sockets' event loop)
+  const core = createCore(normalizeOptions({ drain: { windowMs: 0 }, ...opts }), silent, { clock })
   await core.start()
   t.teardown(async () => {
     await core.closeAll()

@@ -1,12 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { JoinHook, JoinHookResult } from '../options'
-import { clip, isPoolName, type ErrorContext, type FrameData, type Reason } from '../protocol'
+import { clip, isPoolName, type FrameData } from '../protocol'
 import type { LeaveReason, MemberInfo } from '../types'
 import { unrefTimeout, type TimerHandle } from './clock'
 import { checkDescription } from './description'
 import { channels, type HookFact } from './diagnostics'
 import type { Endpoint } from './endpoint'
 import type { AllowsRule } from './pool-view'
+import type { Refuse } from './relay'
 import type { Resumable } from './resume'
 import type { SessionContext } from './session'
 
@@ -20,7 +21,7 @@ const HOOK_TIMED_OUT = Symbol('join hook timed out')
 export interface AdmissionHost {
   readonly endpoint: Endpoint
   /** Answers the frame with `rtc:error`. */
-  refuse (reason: Reason, message?: string, context?: ErrorContext): void
+  readonly refuse: Refuse
   /** The join was applied (rtc:joined written): the session stops its join timer. */
   admitted (): void
   /** Leaves the pool (a socket that closed while the adapter admitted it). */

@@ -17,6 +17,10 @@ export interface Connection {
   leave (reason: LeaveReason): Promise<void>
   /** Heartbeat tick. */
   beat (): void
+  /** Drain: closes the socket after its queued frames (1012, then suspended when resumable; 1001, and it leaves, otherwise). */
+  shutdown (): Promise<void>
+  /** A suspended member leaves for good. */
+  end (reason: LeaveReason): Promise<void>
 }
 
 /**

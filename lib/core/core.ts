@@ -4,6 +4,7 @@ import type { CoreOptions } from '../options'
 import { CLOSE_CODES } from '../protocol'
 import { ClusterView } from './cluster-view'
 import { channels, observeAdapter } from './diagnostics'
+import { drain } from './drain'
 import { Emitter, type PoolManagerEvents } from './emitter'
 import type { SocketLike, WriteLimits } from './endpoint'
 import { SYSTEM_CLOCK, type Clock } from './clock'
@@ -13,9 +14,6 @@ import { createManager, type PoolManager } from './pool-manager'
 import { Resumes } from './resume'
 import { Session, type SessionContext } from './session'
 
-/** How long `closeAll` waits for sockets to finish their closing handshake before terminating them. */
-const CLOSE_GRACE_MS = 2000
-
 /** A signalling server without its transport: the plugin (or a test) hands it upgraded sockets. */
 export interface Core {
   /** The public facade, `fastify.rtcPools`. */
@@ -24,8 +22,8 @@ export interface Core {
   connect (socket: SocketLike, request: FastifyRequest, boundPool: string | null): Session | null
   /** Attaches the adapter and starts the heartbeat; called once. */
   start (): Promise<void>
-  /** Closes every connection with `code` (1001 on shutdown) and waits for the sockets to go. Idempotent. */
-  closeAll (code?: number): Promise<void>
+  /** Drains every connection (lib/core/drain.ts) and waits for the sockets to go. Idempotent. */
+  closeAll (): Promise<void>
   /** Stops timers and releases the adapter; the facade then throws FST_RTC_CLOSED. Idempotent. */
   dispose (): Promise<void>
   /** Counts for this process (the metrics' gauges): open connections, pools it has a view of, members connected to it. */
@@ -77,25 +75,14 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       heartbeat.start()
     },
 
-    async closeAll (code = CLOSE_CODES.goingAway) {
+    async closeAll () {
+      if (closing) return
       closing = true
       draining = true
       heartbeat.stop()
       ice?.stopAll()
-      const connections = Array.from(cluster.connections())
-      for (const connection of connections) connection.endpoint.close(code, 'server shutting down')
-      await Promise.all(connections.map((c) => c.leave('shutdown').catch((err: unknown) => log.error({ err }, 'rtc: leave failed'))))
-      if (cluster.stats().connections === 0) return
-      let timer: NodeJS.Timeout | undefined
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          for (const connection of cluster.connections()) connection.endpoint.terminate()
-          resolve()
-        }, CLOSE_GRACE_MS)
-        timer.unref()
-      })
-      await Promise.race([cluster.whenEmpty(), grace])
-      clearTimeout(timer)
+      await drain(cluster, options.drain, log)
+      draining = false
     },
 
     stats () {

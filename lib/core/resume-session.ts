@@ -1,7 +1,8 @@
-import { CLOSE_CODES, resumedMessage, type ErrorContext, type FrameData, type Reason } from '../protocol'
+import { CLOSE_CODES, resumedMessage, type FrameData } from '../protocol'
 import type { Admission } from './admission'
 import { channels, type ResumeResult } from './diagnostics'
 import type { SocketLike } from './endpoint'
+import type { Refuse } from './relay'
 import type { Session, SessionContext } from './session'
 
 const RESUME = 'rtc:resume'
@@ -12,7 +13,7 @@ export interface ResumeHost {
   /** The new socket. */
   readonly socket: SocketLike | null
   readonly admission: Admission
-  refuse (reason: Reason, message?: string, context?: ErrorContext): void
+  readonly refuse: Refuse
   /** Closes the new socket (too many failed resumes). */
   drop (code: number, text: string): void
   /** The socket now belongs to the resumed member's session: this one stops listening, unregistered. */
@@ -66,9 +67,12 @@ export async function resume (session: Session, host: ResumeHost, data: FrameDat
     member.terminate()
     owner.suspend()
   }
-  if (found.after(received) === null) {
+  const failed = (): void => {
     found.take()
-    owner.fail()
+    owner.end('resume-failed').catch((err: unknown) => ctx.log.error({ err }, 'rtc: leave failed'))
+  }
+  if (found.after(received) === null) {
+    failed()
     fail('frames-lost', member.id, pool)
     return
   }
@@ -81,15 +85,13 @@ export async function resume (session: Session, host: ResumeHost, data: FrameDat
   }
   if (session.endpoint.closed || host.socket === null) return // the new socket went meanwhile: the token is still good
   if (allowed === null) {
-    found.take()
-    owner.fail()
+    failed()
     fail('denied', member.id, pool)
     return
   }
   const frames = found.ended || !owner.suspended ? null : found.after(received)
   if (frames === null) {
-    found.take()
-    owner.fail()
+    failed()
     fail(found.ended ? 'expired' : 'frames-lost', member.id, pool)
     return
   }

@@ -2,19 +2,17 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData } from 'ws'
 import type { Adapter } from '../adapters/adapter'
 import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions } from '../options'
-import {
-  CLOSE_CODES, candidateMessage, errorMessage, isCandidate, isFrameError, isPeerId, isProtocolType,
-  isSessionDescription, parseFrame, sdpMessage, clip, type ErrorContext, type FrameData, type Reason
-} from '../protocol'
+import { CLOSE_CODES, errorMessage, isFrameError, isProtocolType, parseFrame, clip, type ErrorContext, type FrameData, type Reason } from '../protocol'
 import type { LeaveReason } from '../types'
 import { Admission, JOIN } from './admission'
 import type { ClusterView, Connection } from './cluster-view'
 import { unrefTimeout, type Clock, type TimerHandle } from './clock'
-import { channels, receivedKind, sdpType } from './diagnostics'
+import { channels, receivedKind } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
 import { RateCounter } from './rate-counter'
+import { relay, type Refuse } from './relay'
 import type { Resumes } from './resume'
 import { resume, type ResumeHost } from './resume-session'
 
@@ -51,6 +49,8 @@ export class Session implements Connection {
   readonly #ctx: SessionContext
   readonly #rate: RateCounter | null
   readonly #admission: Admission
+  /** `#refuse`, for the parts that answer frames (admission, relay, resume). */
+  readonly #refuser: Refuse = (reason, message, context) => { this.#refuse(reason, message, context) }
   /** The socket this session listens to: null once handed over (a resume) or given up (suspended). */
   #socket: SocketLike | null
   /** Frames received on this socket (an rtc:resume is valid only as the first). */
@@ -73,7 +73,7 @@ export class Session implements Connection {
     const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, ctx.writeLimits)
     this.#admission = new Admission(ctx, {
       endpoint,
-      refuse: (reason, message, context) => { this.#refuse(reason, message, context) },
+      refuse: this.#refuser,
       admitted: () => { this.#clearJoinTimer() },
       leave: (reason) => this.leave(reason),
       resumable: () => ctx.resumes?.create(this) ?? null
@@ -151,7 +151,7 @@ export class Session implements Connection {
     switch (type) {
       case 'rtc:sdp':
       case 'rtc:candidate':
-        this.#relay(type, data)
+        relay(this.#ctx.cluster, this.endpoint, type, data, this.#refuser)
         return
       case JOIN:
         this.#admission.join(data).catch((err: unknown) => this.#internalError(err))
@@ -172,47 +172,6 @@ export class Session implements Connection {
     events.emit('event', { endpoint: this.endpoint, type, data })
   }
 
-  #relay (type: 'rtc:sdp' | 'rtc:candidate', data: FrameData): void {
-    const { id, pool } = this.endpoint
-    const view = pool === null ? undefined : this.#ctx.cluster.view(pool)
-    if (view === undefined) {
-      this.#refuse('not-joined', undefined, { type })
-      return
-    }
-    const sdp = type === 'rtc:sdp'
-    const to = sdp ? data.to : data.for
-    if (!isPeerId(to)) {
-      this.#refuse('missing-target', undefined, { type })
-      return
-    }
-    let text: string
-    if (sdp) {
-      if (!isSessionDescription(data.description)) {
-        this.#refuse('invalid-description', undefined, { type, to })
-        return
-      }
-      text = sdpMessage(id, data.description)
-    } else {
-      if (!isCandidate(data.candidate)) {
-        this.#refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
-        return
-      }
-      text = candidateMessage(id, data.candidate)
-    }
-    const target = view.members.get(to)
-    if (target === undefined) {
-      this.#refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
-      return
-    }
-    if (!this.#ctx.cluster.relay(target, text)) {
-      this.#refuse('peer-busy', undefined, { type, to })
-      return
-    }
-    if (channels.relay.hasSubscribers) {
-      channels.relay.publish({ node: this.#ctx.cluster.node, pool: view.name, from: id, to, type: sdp ? 'sdp' : 'candidate', sdpType: sdp ? sdpType((data.description as { type: string }).type) : null, local: target.endpoint !== undefined })
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Leaving and disconnecting
 
@@ -231,7 +190,7 @@ export class Session implements Connection {
   /** Server-side disconnect: the socket is closed now and its peers are told right away, not after the close handshake. A suspended member just leaves. */
   drop (reason: LeaveReason, code: number, text: string, terminate = false): void {
     if (this.#suspended) {
-      this.#end(reason)
+      this.end(reason).catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed'))
       return
     }
     if (this.endpoint.closed) return
@@ -269,23 +228,37 @@ export class Session implements Connection {
     this.#clearJoinTimer()
     endpoint.markClosed()
     cluster.suspend(this)
-    const expire = (): void => { this.#end('resume-expired') }
+    const expire = (): void => { this.end('resume-expired').catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed')) }
     resumable.suspend(clock, expire, expire)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: suspended')
     if (channels.resume.hasSubscribers) channels.resume.publish({ node: cluster.node, event: 'suspend', peer: endpoint.id, pool, result: null, replayed: 0 })
     events.emit('suspend', { endpoint, pool, id: endpoint.id })
   }
 
-  /** A suspended member leaves for good. */
-  #end (reason: LeaveReason): void {
-    if (!this.#suspended) return
+  /** @internal A suspended member leaves for good (its grace period ended, its resume failed, it was kicked, the server closes). */
+  end (reason: LeaveReason): Promise<void> {
+    if (!this.#suspended) return COMPLETED
     this.#suspended = false
     this.#final = true
     this.#ctx.cluster.unsuspend(this, false)
     if (reason === 'resume-expired' && channels.resume.hasSubscribers) {
       channels.resume.publish({ node: this.#ctx.cluster.node, event: 'expire', peer: this.endpoint.id, pool: this.endpoint.pool, result: null, replayed: 0 })
     }
-    this.#leaveLogged(reason)
+    return this.leave(reason)
+  }
+
+  /**
+   * Drain: the queued frames go first, then the close: 1012 for a resumable member (suspended when
+   * the socket has closed, as any abnormal end), 1001 for others (they leave now).
+   */
+  shutdown (): Promise<void> {
+    if (this.resumable) {
+      this.endpoint.close(CLOSE_CODES.serviceRestart, 'service restart')
+      return COMPLETED
+    }
+    this.#final = true
+    this.endpoint.close(CLOSE_CODES.goingAway, 'server shutting down')
+    return this.leave('shutdown')
   }
 
   /** What the resume procedure (lib/core/resume-session.ts) may do with this session. */
@@ -294,7 +267,7 @@ export class Session implements Connection {
       ctx: this.#ctx,
       socket: this.#socket,
       admission: this.#admission,
-      refuse: (reason, message, context) => { this.#refuse(reason, message, context) },
+      refuse: this.#refuser,
       drop: (code, text) => { this.drop('error', code, text) },
       handOver: () => {
         this.#clearJoinTimer()
@@ -313,11 +286,6 @@ export class Session implements Connection {
     this.#suspended = false
     this.#bind(socket)
     this.#ctx.cluster.unsuspend(this, true)
-  }
-
-  /** @internal A resume failed for this suspended member (its token was used, or the join hook refused it): it leaves. */
-  fail (): void {
-    this.#end('resume-failed')
   }
 
   /** @internal Suspended, waiting for a resume. */

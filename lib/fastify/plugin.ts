@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import type { FastifyPluginAsync } from 'fastify'
 import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
@@ -5,6 +6,7 @@ import { errors } from '../errors'
 import { startMetrics } from '../metrics/metrics'
 import { normalizeOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
+import { refuseUpgrades } from './drain'
 import { routes } from './routes'
 import { checkAppWebsocket, websocketOptions } from './websocket'
 
@@ -22,8 +24,13 @@ export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (f
     const metrics = await startMetrics(options.metrics, { node: core.manager.node, stats: () => core.stats() }, log)
     fastify.addHook('onClose', async () => { metrics.close() })
   }
-  // Added before @fastify/websocket's own preClose, so sockets close with 1001 (going away), not 1005.
-  fastify.addHook('preClose', async () => { await core.closeAll() })
+  // Added before @fastify/websocket's own preClose, so sockets are drained (1012 or 1001), not closed with 1005.
+  // New upgrades get 503 with Retry-After meanwhile (lib/fastify/drain.ts).
+  const upgradeServer: EventEmitter = options.websocket.options?.server ?? fastify.server
+  fastify.addHook('preClose', async () => {
+    refuseUpgrades(upgradeServer, core.manager.node)
+    await core.closeAll()
+  })
   fastify.addHook('onClose', async () => { await core.dispose() })
   if (!appWebsocket) await fastify.register(websocket, websocketOptions(fastify, options))
   await core.start()

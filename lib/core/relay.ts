@@ -1,0 +1,54 @@
+import {
+  candidateMessage, clip, isCandidate, isPeerId, isSessionDescription, sdpMessage, type ErrorContext, type FrameData, type Reason
+} from '../protocol'
+import type { ClusterView } from './cluster-view'
+import { channels, sdpType } from './diagnostics'
+import type { Endpoint } from './endpoint'
+
+/** Answers the frame being handled with `rtc:error`. */
+export type Refuse = (reason: Reason, message?: string, context?: ErrorContext) => void
+
+/**
+ * A member's `rtc:sdp` or `rtc:candidate` to another member of its pool (rules 3 and 4): checked,
+ * rewritten with the sender's id, and written to the target here or forwarded to its process.
+ */
+export function relay (cluster: ClusterView, endpoint: Endpoint, type: 'rtc:sdp' | 'rtc:candidate', data: FrameData, refuse: Refuse): void {
+  const { id, pool } = endpoint
+  const view = pool === null ? undefined : cluster.view(pool)
+  if (view === undefined) {
+    refuse('not-joined', undefined, { type })
+    return
+  }
+  const sdp = type === 'rtc:sdp'
+  const to = sdp ? data.to : data.for
+  if (!isPeerId(to)) {
+    refuse('missing-target', undefined, { type })
+    return
+  }
+  let text: string
+  if (sdp) {
+    if (!isSessionDescription(data.description)) {
+      refuse('invalid-description', undefined, { type, to })
+      return
+    }
+    text = sdpMessage(id, data.description)
+  } else {
+    if (!isCandidate(data.candidate)) {
+      refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
+      return
+    }
+    text = candidateMessage(id, data.candidate)
+  }
+  const target = view.members.get(to)
+  if (target === undefined) {
+    refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
+    return
+  }
+  if (!cluster.relay(target, text)) {
+    refuse('peer-busy', undefined, { type, to })
+    return
+  }
+  if (channels.relay.hasSubscribers) {
+    channels.relay.publish({ node: cluster.node, pool: view.name, from: id, to, type: sdp ? 'sdp' : 'candidate', sdpType: sdp ? sdpType((data.description as { type: string }).type) : null, local: target.endpoint !== undefined })
+  }
+}
