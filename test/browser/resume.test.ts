@@ -43,7 +43,8 @@ async function record (p: Page): Promise<void> {
   await p.evaluate(() => {
     const g = globalThis as any
     const pool = g.harness.state.pool
-    const log = { reconnecting: [] as any[], resumed: [] as any[], rejoined: [] as any[], closeFrames: [] as string[], peerFrames: [] as string[], errors: [] as any[], pcs: pool._raw_connections, cutAt: 0, resumedAt: 0 }
+    const log = { reconnecting: [] as any[], resumed: [] as any[], rejoined: [] as any[], disconnects: [] as any[], closeFrames: [] as string[], peerFrames: [] as string[], errors: [] as any[], pcs: pool._raw_connections, cutAt: 0, resumedAt: 0 }
+    pool.events.addEventListener('disconnect', (e: any) => log.disconnects.push(e.detail))
     pool.events.addEventListener('reconnecting', (e: any) => { log.reconnecting.push(e.detail); log.cutAt ||= Date.now() })
     pool.events.addEventListener('resumed', (e: any) => { log.resumed.push(e.detail); log.resumedAt = Date.now() })
     pool.events.addEventListener('rejoined', (e: any) => log.rejoined.push(e.detail))
@@ -192,6 +193,36 @@ if (!chromiumMissing(t)) {
       t.same((await seen(others[2])).errors, [], 'linus got no error event (resume-failed is handled)')
       for (const p of others) await p.close()
     })
+  })
+
+  t.test('a server restart: drained with 1012, the pages come back, cannot resume there and rejoin', async (t) => {
+    const routes = (app: Server['app']): void => { app.get('/test', async (_request, reply) => reply.type('text/html').send(page('/rtc/client.js', '/test/harness.js'))) }
+    const first = await startServer(t, { routes, drain: { windowMs: 200, deadlineMs: 5000 } })
+    const context = await launch(t)
+    const names = ['ada', 'grace', 'linus']
+    const pages = await openPages(context, `${first.origin}/test`, 3)
+    const ids: string[] = []
+    const signalling = { reconnect: { minDelay: 50, maxDelay: 300 } }
+    for (const [i, p] of pages.entries()) ids.push(...await joinAll([p], 'RtcSignal', `${first.ws}?name=${names[i]}`, 'restart', { signalling }))
+    await assertLiveMedia(t, pages, ids, 30_000, names)
+    for (const p of pages) await record(p)
+    await first.app.close()
+    for (const [i, p] of pages.entries()) {
+      const [disconnect] = await p.evaluate(() => (globalThis as any).resumeLog.disconnects)
+      t.match(disconnect, { code: 1012, reconnecting: true, resuming: true }, `${names[i]} got 1012 (service restart) and will resume`)
+      t.ok(disconnect.delay >= 0 && disconnect.delay <= 2000, `${names[i]} waits a random time up to 2 s first (${disconnect.delay} ms)`)
+    }
+    // The same address, a new process: it never heard of these sessions.
+    const second = await startServer(t, { routes, port: Number(new URL(first.origin).port) })
+    const rejoined: Array<{ id: string, previous: string, reason: string }> = []
+    for (const [i, p] of pages.entries()) {
+      rejoined.push(await until(`${names[i]} to rejoin`, async () => await p.evaluate(() => (globalThis as any).resumeLog.rejoined[0] ?? null)))
+      t.match(rejoined[i], { previous: ids[i], reason: 'resume-failed' }, `${names[i]} rejoined after resume-failed`)
+    }
+    const newIds = rejoined.map((r) => r.id)
+    t.equal(new Set([...ids, ...newIds]).size, 6, 'with new ids')
+    await assertLiveMedia(t, pages, newIds, 30_000, names)
+    t.equal((await second.app.rtcPools.get('restart'))?.members.length, 3, 'all three are in the pool on the new server')
   })
 
   t.test('the URL function is called before every reconnection; giving up closes the pool', async (t) => {
