@@ -153,9 +153,15 @@ if (!chromiumMissing(t)) {
       // Offline for a moment: the page's reconnection attempts fail meanwhile, the media (peer to peer) goes on.
       const during = await bytes(pages[0], ids[1], 'audio')
       await until('ada to keep receiving grace\'s audio while grace is offline', async () => await bytes(pages[0], ids[1], 'audio') > during + 1000)
+      // Meanwhile ada renames herself: the server keeps the rtc:describe for grace, and replays it.
+      await until('grace to be suspended on the server', async () => (await server.app.rtcPools.get('call'))?.members.some((m) => m.id === ids[1] && m.state === 'suspended'))
+      await pages[0].evaluate(() => (globalThis as any).harness.state.pool.send('describe', { name: 'ada, renamed' }))
+      await until('ada\'s new name to be set on the server', async () => (await server.app.rtcPools.get('call'))?.members.some((m) => m.id === ids[0] && (m.description as any)?.name === 'ada, renamed'))
       await setOffline(context, pages[1], false)
       await assertUntouched(t, 1, 'offline/online')
       t.not(sockets.get('grace'), old, 'grace is on a new socket')
+      t.same(await pages[1].evaluate((id) => (globalThis as any).harness.state.descriptions[id], ids[0]), { name: 'ada, renamed' },
+        'grace got the rtc:describe sent while it was away (replayed after rtc:resumed)')
     })
 
     await t.test('the grace period ends before the page is back: resume-failed, a clean rejoin', async (t) => {
