@@ -66,3 +66,37 @@ export interface Adapter {
   /** Releases connections and timers (idempotent). */
   close (): Promise<void>
 }
+
+/**
+ * PLANNED (issue 11, phase 2), not called by the core yet: what an adapter offers to keep
+ * suspended members cluster-wide, so that a resume works on any process, also after the one the
+ * member was on was stopped (drain) or SIGKILLed. `redisAdapter()` would keep each record as
+ * hashes and a list under the cluster prefix, expiring at `expiresAt`, bounded by the `resume`
+ * option's maxFrames/maxBytes. With it, the core would:
+ *
+ * - on suspension, hand the member's count and ring over (`suspend`) instead of holding frames
+ *   itself; from then on every process routes frames for the member to the store (`hold`, in
+ *   the pool's event order, so rules 4 and 9 hold across the gap);
+ * - on `rtc:resume`, on whatever process, `claim` the member by its token's hash: one atomic
+ *   step that takes the token (single use), checks `received` against the count and the oldest
+ *   frame kept, moves the member to the claiming process (an event every process applies, so
+ *   relays find it there) and returns the frames to replay;
+ * - on grace expiry (any survivor, as liveness does) or a kick/closePool, `drop` the record and
+ *   let the member leave (peers get one rtc:close).
+ *
+ * A member whose process died while it was connected has no record (its ring was in that
+ * process's memory): the frames it was sent but never received cannot be known, so its resume is
+ * `resume-failed` and the client rejoins, never a silent gap.
+ */
+export interface SuspensionStore {
+  /** Keeps a suspended member: its token's SHA-256, its count since rtc:joined, its ring (oldest first), until `expiresAt` (ms since the epoch). */
+  suspend (pool: string, member: MemberInfo, record: { tokenHash: string, sent: number, frames: readonly string[], expiresAt: number }): Promise<void>
+  /** Appends a frame for a suspended member; false when the bounds overflowed (the member must leave). */
+  hold (pool: string, id: string, text: string): Promise<boolean>
+  /** Takes the member a token names and moves it to `node`, with the frames after `received`; or why not. */
+  claim (tokenHash: string, received: number, node: string): Promise<
+    | { ok: true, pool: string, member: MemberInfo, sent: number, frames: string[] }
+    | { ok: false, result: 'unknown-token' | 'expired' | 'frames-lost' }>
+  /** Forgets a suspended member (it left, or its grace period ended). */
+  drop (pool: string, id: string): Promise<void>
+}

@@ -36,6 +36,18 @@ export interface WriteLimits {
 }
 
 const OPEN = 1
+const CLOSED = 3
+
+/** Stands in for the socket of a suspended member, so the closed one (and its buffers) can be collected. */
+const GONE: SocketLike = {
+  readyState: CLOSED,
+  bufferedAmount: 0,
+  send () {},
+  ping () {},
+  close () {},
+  terminate () {},
+  on () { return GONE }
+}
 
 /** A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455, 5.5: 125 bytes of payload less the code). */
 const MAX_CLOSE_REASON_BYTES = 123
@@ -258,6 +270,12 @@ export class Endpoint {
     this.#closed = true
     this.#stopWatch()
     this.#socket.terminate()
+  }
+
+  /** @internal Suspended: the socket is gone for good; frames are held until a resume rebinds a new one. */
+  release (): void {
+    this.markClosed()
+    this.#socket = GONE
   }
 
   /** @internal The socket closed (either side). */

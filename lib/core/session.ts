@@ -59,6 +59,8 @@ export class Session implements Connection {
   #final = false
   /** Its socket is gone and it waits for a resume (in the cluster view's suspended members). */
   #suspended = false
+  /** Closed with 1012 by a drain: suspended when the socket has closed, whatever code the client answers with. */
+  #restarting = false
   /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
   #joinTimer: TimerHandle | null = null
   /** The type of the frame being handled, once parsed (for its fact). */
@@ -226,7 +228,7 @@ export class Session implements Connection {
     this.#suspended = true
     this.#socket = null
     this.#clearJoinTimer()
-    endpoint.markClosed()
+    endpoint.release()
     cluster.suspend(this)
     const expire = (): void => { this.end('resume-expired').catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed')) }
     resumable.suspend(clock, expire, expire)
@@ -253,6 +255,7 @@ export class Session implements Connection {
    */
   shutdown (): Promise<void> {
     if (this.resumable) {
+      this.#restarting = true
       this.endpoint.close(CLOSE_CODES.serviceRestart, 'service restart')
       return COMPLETED
     }
@@ -309,8 +312,9 @@ export class Session implements Connection {
 
   #onClose (code: number): void {
     this.#clearJoinTimer()
-    // A socket that ends without a clean close (a close frame with 1000, 1001 or no code) nor a server decision: suspended.
-    if (code !== CLOSE_CODES.normal && code !== CLOSE_CODES.goingAway && code !== NO_STATUS && this.resumable) {
+    // A socket that ends without a clean close (a close frame with 1000, 1001 or no code), or by a drain: suspended.
+    const clean = code === CLOSE_CODES.normal || code === CLOSE_CODES.goingAway || code === NO_STATUS
+    if ((this.#restarting || !clean) && this.resumable) {
       this.suspend()
       this.#publishClosed(code)
       return
