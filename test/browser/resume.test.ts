@@ -94,6 +94,9 @@ async function setOffline (context: BrowserContext, p: Page, offline: boolean): 
   await cdp.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
 }
 
+// Three calls of three live pages each: over the default 120 s on a loaded machine.
+t.setTimeout(300_000)
+
 if (!chromiumMissing(t)) {
   t.test('resume: three pages in a call, one page\'s signalling socket cut', async (t) => {
     const server = await startServer(t, {
