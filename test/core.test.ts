@@ -252,6 +252,42 @@ test('heartbeat on a fake clock: the silent socket is terminated, the live one p
   t.equal(clock.pending, 0, 'the interval is cleared on close')
 })
 
+test('a resumable member that misses a heartbeat is suspended, not gone; at the end of its grace period its peers get one rtc:close (fake clock)', async (t) => {
+  const clock = new FakeClock()
+  const core = await start(t, { privatePools: false, heartbeatInterval: 1000, resume: { graceMs: 5000 } }, clock)
+  const [alive, mute] = [core.open(), core.open()]
+  mute.autoPong = false
+  await alive.join('hb')
+  mute.frame('rtc:join', { pool: 'hb', resume: true })
+  mute.id = (await mute.expect('rtc:joined')).client_id
+  await alive.expect('rtc:peer')
+  const events: string[] = []
+  core.manager.on('suspend', () => events.push('suspend')).on('leave', ({ reason }) => events.push(`leave ${reason}`))
+  clock.advance(1000)
+  await settle()
+  clock.advance(1000)
+  await settle()
+  t.same(mute.closedWith, { code: 1006, reason: '' }, 'terminated, no close frame')
+  t.same(events, ['suspend'])
+  alive.frame('rtc:candidate', { for: mute.id, candidate: null })
+  await settle()
+  t.ok(alive.idle, 'its peer sees nothing, and its relay is not refused')
+  t.match((await core.manager.get('hb'))?.members.map((m) => m.state), ['connected', 'suspended'])
+  for (let ms = 0; ms < 4000; ms += 1000) {
+    clock.advance(1000) // the live member answers each ping
+    await settle()
+  }
+  clock.advance(999)
+  await settle()
+  t.same(events, ['suspend'], 'still suspended just before graceMs')
+  clock.advance(1)
+  t.same(await alive.expect('rtc:close'), { id: mute.id, uid: mute.id })
+  t.same(events, ['suspend', 'leave resume-expired'])
+  await settle()
+  t.ok(alive.idle, 'exactly one rtc:close')
+  t.equal(core.stats().suspended, 0)
+})
+
 test('send() says when nothing was written or a relay was refused; a closing core turns new sockets away with 1001', async (t) => {
   const core = await start(t, { privatePools: false })
   const a = core.open()

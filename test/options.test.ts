@@ -1,7 +1,10 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import rtcSignal, { errors, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions } from '../lib/index'
+import rtcSignal, {
+  errors, DEFAULT_RESUME_GRACE_MS, DEFAULT_RESUME_MAX_FRAMES, DEFAULT_RESUME_MAX_BYTES, DEFAULT_RESUME_FAILURES_PER_IP, DEFAULT_DRAIN_WINDOW_MS, DEFAULT_DRAIN_DEADLINE_MS,
+  DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAYLOAD, DEFAULT_PRIVATE_POOLS, type RtcSignalOptions
+} from '../lib/index'
 import { normalizeOptions } from '../lib/options'
 import { build, Client } from './helpers'
 
@@ -15,6 +18,11 @@ test('defaults are safe and named', async (t) => {
   t.ok(Object.isFrozen(o))
   t.equal(o.maxConnections, DEFAULT_MAX_CONNECTIONS)
   t.equal(o.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP)
+  t.same(o.resume, { graceMs: DEFAULT_RESUME_GRACE_MS, maxFrames: DEFAULT_RESUME_MAX_FRAMES, maxBytes: DEFAULT_RESUME_MAX_BYTES })
+  t.equal(o.resumeFailuresPerIp, DEFAULT_RESUME_FAILURES_PER_IP)
+  t.same(o.drain, { windowMs: DEFAULT_DRAIN_WINDOW_MS, deadlineMs: DEFAULT_DRAIN_DEADLINE_MS })
+  t.same(normalizeOptions({ resume: { graceMs: 5000 } }).resume, { graceMs: 5000, maxFrames: DEFAULT_RESUME_MAX_FRAMES, maxBytes: DEFAULT_RESUME_MAX_BYTES }, 'a partial resume object takes the other defaults')
+  t.equal(normalizeOptions({ resume: false }).resume, null)
 })
 
 test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', async (t) => {
@@ -38,7 +46,17 @@ test('a wrong option fails register with FST_RTC_INVALID_OPTION naming it', asyn
     [{ adapter: {} as unknown as undefined }, 'adapter'],
     [{ maxConnections: -1 }, 'maxConnections'],
     [{ maxConnectionsPerIp: 1.5 }, 'maxConnectionsPerIp'],
-    [{ iceServers: 'stun:stun.example.org' as unknown as [] }, 'iceServers']
+    [{ iceServers: 'stun:stun.example.org' as unknown as [] }, 'iceServers'],
+    [{ resume: true as unknown as false }, 'resume'],
+    [{ resume: { graceMs: 0 } }, 'resume.graceMs'],
+    [{ resume: { graceMs: 2 ** 31 } }, 'resume.graceMs'],
+    [{ resume: { maxFrames: 0 } }, 'resume.maxFrames'],
+    [{ resume: { maxBytes: 1.5 } }, 'resume.maxBytes'],
+    [{ resumeFailuresPerIp: -1 }, 'resumeFailuresPerIp'],
+    [{ drain: false as unknown as undefined }, 'drain'],
+    [{ drain: { windowMs: -1 } }, 'drain.windowMs'],
+    [{ drain: { deadlineMs: 0 } }, 'drain.deadlineMs'],
+    [{ drain: { windowMs: 5000, deadlineMs: 4000 } }, 'drain.windowMs']
   ]
   for (const [opts, name] of cases) {
     const app = Fastify()
