@@ -41,6 +41,36 @@ export interface IceDetail extends IceServersResult {
   applied: boolean
 }
 
+/** Detail of the `reconnecting` event: the signalling socket dropped and another is opened after `delay` ms. */
+export interface ReconnectingDetail {
+  /** 1 for the first attempt after a drop. */
+  attempt: number
+  delay: number
+  /** True when the session will be resumed (same id, every peer connection kept); false: a fresh join follows. */
+  resuming: boolean
+}
+
+/** Detail of the `resumed` event: the session resumed on a new socket, nothing was torn down. */
+export interface ResumedDetail {
+  id: string
+  pool: string
+  /** Frames received from the server since joining, the missed ones replayed after this event included as they come. */
+  received: number
+}
+
+/** Detail of the `rejoined` event: after a reconnection that could not resume, we joined afresh. */
+export interface RejoinedDetail {
+  /** Our new id. */
+  id: string
+  pool: string
+  /** The members there now (a `peer` event came for each). */
+  peers: string[]
+  /** Our id before (the other members saw it leave), or null. */
+  previous: string | null
+  /** Why: `resume-failed` (the server no longer had our session), `disconnected` (no resume asked or possible), or the reason of the error that answered rtc:resume. */
+  reason: string
+}
+
 export interface PoolEventMap {
   /** We joined (or rejoined) a pool. Dispatched after a `peer` event for each existing member. */
   join: CustomEvent<JoinDetail>
@@ -64,13 +94,22 @@ export interface PoolEventMap {
   statechange: CustomEvent<{ connection: ManagedConnection, state: RTCPeerConnectionState }>
   /** An application event from the server (a frame whose type does not start with `rtc:`). */
   message: CustomEvent<{ type: string, data: FrameData }>
-  /** The signalling socket closed; if `reconnecting`, the pool rejoins when it is back. */
+  /**
+   * The signalling socket closed. If `resuming`, every peer stays and the session resumes on the next
+   * socket; else if `reconnecting`, the peers are dropped and the pool rejoins when it is back.
+   */
   disconnect: CustomEvent<DisconnectDetail>
+  /** A new signalling socket is opened after `delay` ms (after each `disconnect` that will be retried). */
+  reconnecting: CustomEvent<ReconnectingDetail>
+  /** The session resumed on a new socket: same id, every peer connection untouched. */
+  resumed: CustomEvent<ResumedDetail>
+  /** After a reconnection that could not resume: joined afresh with a new id (after the `join` event). */
+  rejoined: CustomEvent<RejoinedDetail>
 }
 
 export type PoolEventType = keyof PoolEventMap
 
-const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect', 'ice']
+const HANDLER_TYPES: PoolEventType[] = ['join', 'peer', 'close', 'describe', 'stop', 'track', 'datachannel', 'error', 'statechange', 'message', 'disconnect', 'ice', 'reconnecting', 'resumed', 'rejoined']
 
 /** `pool.events`: typed, with `onjoin`-style handler properties. */
 export class PoolEvents extends TypedEventTarget<PoolEventMap> {
@@ -86,6 +125,9 @@ export class PoolEvents extends TypedEventTarget<PoolEventMap> {
   onmessage: ((event: PoolEventMap['message']) => void) | null = null
   ondisconnect: ((event: PoolEventMap['disconnect']) => void) | null = null
   onice: ((event: PoolEventMap['ice']) => void) | null = null
+  onreconnecting: ((event: PoolEventMap['reconnecting']) => void) | null = null
+  onresumed: ((event: PoolEventMap['resumed']) => void) | null = null
+  onrejoined: ((event: PoolEventMap['rejoined']) => void) | null = null
 
   constructor () {
     super(HANDLER_TYPES)

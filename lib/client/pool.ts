@@ -10,6 +10,8 @@ import { ManagedStream } from './media'
 import { Peer } from './peer'
 import type { PeerHost } from './peer'
 import { PoolEvents, poolDataChannelEvent, poolTrackEvent } from './pool-events'
+import { RelayRetry } from './relay-retry'
+import type { RelayType } from './relay-retry'
 import type { Signalling } from './signalling'
 import type { DisconnectDetail } from './transceiver'
 
@@ -45,11 +47,26 @@ export class Pool {
   #requested: string | null = null
   #joining = false
   #closed = false
+  /** The socket dropped and the session is being resumed: peers kept, waiting for rtc:resumed. */
+  #resuming = false
+  /** Our id before a reconnection that could not resume: the next join is a rejoin (`rejoined`). */
+  #previous: { id: string | null, reason: string } | null = null
+  readonly #retry: RelayRetry
 
   constructor (rtcConfig: RTCConfiguration = {}, signaller: Signalling) {
     this.#config = rtcConfig
     this.#ownIceServers = rtcConfig.iceServers !== undefined
     this.#signals = signaller
+    this.#retry = new RelayRetry({
+      send: (type, data) => { this.#signals.send(type, data) },
+      current: (to, data) => {
+        const sdp = this.#peers.get(to)?.pc.localDescription?.sdp
+        return sdp !== undefined && isObject(data.description) && data.description.sdp === sdp
+      },
+      gaveUp: (type, to, tries) => {
+        if (!this.#closed) this.events.emit('error', { reason: 'peer-busy', message: `The server refused to relay ${type} to ${to}: its queue stayed full through ${tries} retries`, type, to, peer: to })
+      }
+    })
     const on = (type: string, handler: (data: FrameData) => void): void => {
       signaller.addEventListener(type, (event: Event) => {
         const detail = (event as CustomEvent).detail
@@ -67,7 +84,8 @@ export class Pool {
     on('error', (data) => this.#onError(data))
     on('message', (data) => this.events.emit('message', data as { type: string, data: FrameData }))
     on('disconnect', (data) => this.#onDisconnect(data as unknown as DisconnectDetail))
-    on('open', (data) => { if (data.reconnected === true) this.#rejoin() })
+    on('open', (data) => { if (data.reconnected === true && data.resuming !== true) this.#rejoin() })
+    on('resumed', (data) => this.#onResumed(data))
   }
 
   /**
@@ -79,7 +97,12 @@ export class Pool {
     if (this.#id !== null || this.#joining) throw new Error('Cannot join a pool: already joining or joined.')
     this.#joining = true
     this.#requested = pool
-    this.#signals.send('rtc:join', { pool })
+    this.#sendJoin(pool)
+  }
+
+  /** Sends rtc:join; false when the socket is closed (the join is sent when it opens again). */
+  #sendJoin (pool: string): boolean {
+    return this.#signals.send('rtc:join', this.#signals.resume ? { pool, resume: true } : { pool })
   }
 
   /**
@@ -92,7 +115,9 @@ export class Pool {
     this.#closed = true
     for (const peer of this.#peers.values()) peer.close()
     this.#peers.clear()
+    this.#retry.clear()
     this.#joining = false
+    this.#resuming = false
     this.#signals.close()
     this.events.emit(type, null)
   }
@@ -204,6 +229,9 @@ export class Pool {
     // We joined after them: we are the polite side toward every one of them.
     for (const id of peers) this.#addPeer(id, true)
     this.events.emit('join', { id: this.#id, pool: this.#name ?? '', peers, descriptions, rejoin })
+    const previous = this.#previous
+    this.#previous = null
+    if (previous !== null) this.events.emit('rejoined', { id: this.#id, pool: this.#name ?? '', peers, previous: previous.id, reason: previous.reason })
   }
 
   #onPeer (data: FrameData): void {
@@ -247,24 +275,72 @@ export class Pool {
   #onError (data: FrameData): void {
     const reason = typeof data.reason === 'string' ? data.reason : 'unknown'
     const message = typeof data.message === 'string' ? data.message : reason
+    if (this.#resuming) {
+      // The answer to rtc:resume. join-denied: the join hook refuses us now, the server let us go.
+      this.#resuming = false
+      if (JOIN_REASONS.has(reason)) {
+        this.events.emit('error', { ...data, reason, message })
+        this.close()
+      } else {
+        this.#restart(reason)
+      }
+      return
+    }
+    if (reason === 'peer-busy' && isRelayType(data.type) && typeof data.to === 'string') {
+      // Sent again after a short backoff; an error event only if the peer stays busy.
+      if (this.#peers.has(data.to)) this.#retry.refused(data.type, data.to)
+      return
+    }
     if (this.#joining && JOIN_REASONS.has(reason)) this.#joining = false
     this.events.emit('error', { ...data, reason, message })
   }
 
   #onDisconnect (detail: DisconnectDetail): void {
+    if (detail.resuming) {
+      // Our place is kept: every peer connection stays as it is, and the media keeps flowing.
+      this.#resuming = true
+      this.events.emit('disconnect', detail)
+      this.events.emit('reconnecting', { attempt: detail.attempt, delay: detail.delay ?? 0, resuming: true })
+      return
+    }
+    this.#resuming = false
     // Our peers will see us leave (the server drops our id); drop them too, so a
     // rejoin starts clean with a new id and fresh connections.
+    this.#forget('disconnected')
+    this.events.emit('disconnect', detail)
+    if (!detail.reconnecting) {
+      this.close()
+      return
+    }
+    this.events.emit('reconnecting', { attempt: detail.attempt, delay: detail.delay ?? 0, resuming: false })
+  }
+
+  #onResumed (data: FrameData): void {
+    if (!this.#resuming) return
+    this.#resuming = false
+    if (typeof data.client_id === 'string') this.#id = data.client_id
+    if (typeof data.pool === 'string') this.#name = data.pool
+    this.events.emit('resumed', { id: this.#id ?? '', pool: this.#name ?? '', received: this.#signals.received })
+  }
+
+  /** The session could not be resumed: drop the peers (they see our old id leave) and join afresh. */
+  #restart (reason: string): void {
+    this.#forget(reason)
+    this.#rejoin()
+  }
+
+  /** Drops every peer and our id (a rejoin follows, or the pool closes). */
+  #forget (reason: string): void {
+    if (this.#id !== null) this.#previous = { id: this.#id, reason }
     for (const peer of this.#peers.values()) this.#removePeer(peer)
+    this.#retry.clear()
     this.#id = null
     this.#joining = false
-    this.events.emit('disconnect', detail)
-    if (!detail.reconnecting) this.close()
   }
 
   #rejoin (): void {
     if (this.#requested === null || this.#joining || this.#id !== null) return
-    this.#joining = true
-    this.#signals.send('rtc:join', { pool: this.#requested })
+    this.#joining = this.#sendJoin(this.#requested)
   }
 
   // Negotiation: frames for one peer go to its Peer.
@@ -297,15 +373,22 @@ export class Pool {
 
   #removePeer (peer: Peer): void {
     this.#peers.delete(peer.id)
+    this.#retry.forget(peer.id)
     peer.close()
     this.events.emit('close', peer.connection)
     this.#descriptions.delete(peer.id)
   }
 
+  /** Sends a frame for a peer, kept for a retry in case the server answers peer-busy. */
+  #relay (type: RelayType, to: string, data: FrameData): void {
+    this.#retry.sent(type, to, data)
+    this.#signals.send(type, data)
+  }
+
   /** How a Peer reaches the server and the page. */
   readonly #host: PeerHost = {
-    sendDescription: (peer, description) => { this.#signals.send('rtc:sdp', { to: peer.id, description }) },
-    sendCandidate: (peer, candidate) => { this.#signals.send('rtc:candidate', { for: peer.id, candidate }) },
+    sendDescription: (peer, description) => { this.#relay('rtc:sdp', peer.id, { to: peer.id, description }) },
+    sendCandidate: (peer, candidate) => { this.#relay('rtc:candidate', peer.id, { for: peer.id, candidate }) },
     failed: (peer, reason, err) => {
       if (this.#closed) return
       const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
@@ -332,6 +415,10 @@ function iceServers (value: unknown): IceServersResult | null {
 
 function copyServer (server: IceServer): IceServer {
   return { ...server, urls: Array.isArray(server.urls) ? [...server.urls] : server.urls }
+}
+
+function isRelayType (value: unknown): value is RelayType {
+  return value === 'rtc:sdp' || value === 'rtc:candidate'
 }
 
 function isMediaStream (value: unknown): value is MediaStream {

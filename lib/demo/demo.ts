@@ -34,7 +34,8 @@ function displayName (connection: ManagedConnection): string {
   return typeof name === 'string' && name.trim() !== '' ? name : 'guest ' + connection.id.slice(0, 4)
 }
 
-const status = $<HTMLParagraphElement>('#status')
+const status = $<HTMLElement>('#status')
+const reconnecting = $<HTMLElement>('#reconnecting')
 const tiles = $<HTMLElement>('#tiles')
 const template = $<HTMLTemplateElement>('#tile-template')
 const nameInput = $<HTMLInputElement>('#name-input')
@@ -71,6 +72,15 @@ let media: ManagedStream | null = null
 
 function setStatus (text: string): void {
   status.textContent = text
+}
+
+/**
+ * The signalling socket's state, on <body data-connection>: `connected`, `reconnecting` (the
+ * badge shows; the tiles stay, their media keeps flowing), `disconnected` (gave up).
+ */
+function setConnection (state: 'connected' | 'reconnecting' | 'disconnected'): void {
+  document.body.dataset.connection = state
+  reconnecting.hidden = state !== 'reconnecting'
 }
 
 function setBadges (element: HTMLElement, description: Description): void {
@@ -219,8 +229,24 @@ async function start (): Promise<void> {
     updateCount()
     sendDescription()
   })
+  // A dropped signalling socket: the calls go on peer to peer while the client resumes the session
+  // (the tiles stay); if it cannot, it rejoins and the tiles of the others come back as they reconnect.
+  events.addEventListener('reconnecting', (event) => {
+    setConnection('reconnecting')
+    setStatus(event.detail.resuming ? 'Signalling lost — the call goes on, reconnecting…' : 'Connection lost — reconnecting…')
+  })
+  events.addEventListener('resumed', () => {
+    setConnection('connected')
+    updateCount()
+  })
+  events.addEventListener('rejoined', () => {
+    setConnection('connected')
+  })
   events.addEventListener('disconnect', (event) => {
-    setStatus(event.detail.reconnecting ? 'Connection lost — reconnecting…' : 'Disconnected')
+    if (!event.detail.reconnecting) {
+      setConnection('disconnected')
+      setStatus('Disconnected — reload to join again')
+    }
   })
   events.addEventListener('error', (event) => {
     setStatus(`Error: ${event.detail.reason}`)
@@ -234,6 +260,7 @@ async function start (): Promise<void> {
   })
   updateLocal()
   updateCount()
+  setConnection('connected')
   sendDescription()
   Object.assign(window, { rtcDemo: { pool, media } })
 }

@@ -120,12 +120,52 @@ if (!chromiumMissing(t)) {
       t.equal(esm, true, 'the ES module bundle at /rtc/client.mjs works the same')
     })
 
-    await t.test('the signalling socket reconnects and rejoins: peers see a leave and a join', async (t) => {
+    await t.test('peer-busy: the refused relay is sent again after 50, 100, 200, 400, 800 ms, then an error event', async (t) => {
+      const [a, b] = pages
+      const result = await a.evaluate(async (to) => {
+        const pool = (globalThis as any).harness.state.pool
+        const sent: Array<{ type: string, at: number }> = []
+        const send = pool.signalling.send
+        pool.signalling.send = function (type: string, data: any) {
+          if (type === 'rtc:candidate' && data.for === to) sent.push({ type, at: performance.now() })
+          return send.call(this, type, data)
+        }
+        // As the server answers when B's queue is full (the frame's type and target as context).
+        const refuse = (): void => {
+          pool.signalling.transceiver.dispatchEvent(new CustomEvent('rtc:error', { detail: { type: 'rtc:candidate', to, reason: 'peer-busy', message: 'busy' } }))
+        }
+        const errors: any[] = []
+        pool.events.addEventListener('error', (e: any) => errors.push(e.detail))
+        const rounds: number[] = []
+        const start = performance.now()
+        for (let round = 0; round < 5; round++) {
+          const before = sent.length
+          refuse()
+          await new Promise<void>((resolve) => {
+            const poll = setInterval(() => { if (sent.length > before) { clearInterval(poll); resolve() } }, 5)
+          })
+          rounds.push(sent.length - before)
+        }
+        const elapsed = performance.now() - start
+        const errorsBefore = errors.length
+        refuse()
+        pool.signalling.send = send
+        return { rounds, elapsed, errorsBefore, errors }
+      }, ids[1])
+      t.ok(result.rounds.every((n: number) => n > 0 && n === result.rounds[0]), `each retry sends every candidate of the current ICE credentials to B again (${result.rounds.join(', ')})`)
+      t.comment(`five retries in ${result.elapsed.toFixed(0)} ms (the schedule: test/client-retry.test.ts)`)
+      t.equal(result.errorsBefore, 0, 'no error event while retrying')
+      t.match(result.errors, [{ reason: 'peer-busy', type: 'rtc:candidate', to: ids[1], peer: ids[1] }], 'the sixth refusal gives an error event')
+      t.same(await b.evaluate(() => (globalThis as any).harness.state.errors), [], 'B, which got the candidates again, reports no error')
+      t.equal(await b.evaluate((id) => (globalThis as any).harness.state.pool.getConnection(id).state, ids[0]), 'connected', 'B\'s connection to A is still connected')
+    })
+
+    await t.test('without resume, the signalling socket reconnects and rejoins: peers see a leave and a join', async (t) => {
       const [a, b] = pages
       const setup = async (p: Page): Promise<string> => await p.evaluate(async ([ws, name]) => {
         const lib = (globalThis as any).RtcSignal
         const stream = await (globalThis as any).navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 160, height: 120, frameRate: 10 } })
-        const pool = await lib.connect(ws, 'again', { stream, query: { name }, reconnect: { minDelay: 50, maxDelay: 200 }, rtcConfig: { iceServers: [] } })
+        const pool = await lib.connect(ws, 'again', { stream, query: { name }, resume: false, reconnect: { minDelay: 50, maxDelay: 200 }, rtcConfig: { iceServers: [] } })
         const state = { pool, joins: [] as any[], closed: [] as string[], peers: [] as string[], tracks: [] as string[] }
         pool.events.onjoin = (e: any) => state.joins.push(e.detail) // rtcpool-style handler property
         pool.events.addEventListener('close', (e: any) => { if (e.detail) state.closed.push(e.detail.id) })

@@ -25,6 +25,9 @@ async function tiles (p: Page): Promise<TileInfo[]> {
   return result
 }
 
+// Three live pages, then a dropped socket and a resume: over the default 120 s on a loaded machine.
+t.setTimeout(300_000)
+
 if (!chromiumMissing(t)) {
   t.test('demo page', async (t) => {
     const server = await startServer(t, { demo: true })
@@ -77,6 +80,34 @@ if (!chromiumMissing(t)) {
         await until('the new name', async () => (await tiles(p)).some((tile) => tile.name === 'Grace H.'))
       }
       t.pass('the other pages show the new name')
+    })
+
+    await t.test('a dropped signalling socket: a reconnecting badge, the tiles stay, the session resumes', async (t) => {
+      const [ada, ...others] = pages
+      const before = (await tiles(ada)).map((tile) => tile.id).sort()
+      const state = async (p: Page): Promise<{ connection: string, badge: boolean }> => await p.evaluate(() => {
+        const document = (globalThis as any).document
+        return { connection: document.body.dataset.connection, badge: !document.querySelector('#reconnecting').hidden }
+      })
+      // Offline (this page only): the browser keeps the socket open but silent; the client drops it and waits.
+      const cdp = await context.newCDPSession(ada)
+      await cdp.send('Network.enable')
+      const network = async (offline: boolean): Promise<void> => {
+        await cdp.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+      }
+      await network(true)
+      await until('Ada\'s page to show it is reconnecting', async () => (await state(ada)).badge)
+      t.same(await state(ada), { connection: 'reconnecting', badge: true }, 'the badge shows, body[data-connection=reconnecting]')
+      const during = await tiles(ada)
+      t.same(during.map((tile) => tile.id).sort(), before, 'the tiles stay')
+      t.ok(during.every((tile) => tile.state === 'connected' && tile.brightness > 20), 'still connected, still showing video')
+      t.ok((await tiles(others[0])).some((tile) => tile.name === 'Ada' && tile.brightness > 20), 'Grace still sees Ada')
+      await network(false)
+      await until('Ada\'s page to resume', async () => (await state(ada)).connection === 'connected')
+      t.equal((await state(ada)).badge, false, 'the badge is gone')
+      t.same((await tiles(ada)).map((tile) => tile.id).sort(), before, 'the same tiles (the same peers, not rejoined)')
+      t.match(await ada.textContent('#status') ?? '', /3 in the call/, 'the status counts the call again')
+      await cdp.detach()
     })
 
     await t.test('leaving removes the tile from the others', async (t) => {

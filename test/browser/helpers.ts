@@ -66,14 +66,16 @@ export interface Server {
 export interface ServerOptions extends Partial<RtcSignalOptions> {
   /** Extra routes (test pages), registered before listen. */
   routes?: (app: FastifyInstance) => void
+  /** The port to listen on (default: any free one), e.g. to restart a server where it was. */
+  port?: number
 }
 
 /**
  * The demo's server set-up (as example/server.ts): public pools, `?name=` → description,
- * `describe` application events set the sender's description. Listens on 127.0.0.1:0.
+ * `describe` application events set the sender's description. Listens on 127.0.0.1 (`port`, default any).
  */
 export async function startServer (t: Test, opts: ServerOptions = {}): Promise<Server> {
-  const { routes, ...options } = opts
+  const { routes, port = 0, ...options } = opts
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(rtcSignal, {
@@ -99,7 +101,7 @@ export async function startServer (t: Test, opts: ServerOptions = {}): Promise<S
   })
   app.get('/test/harness.js', async (_request, reply) => reply.type('text/javascript').send(readFileSync(join(FIXTURES, 'harness.js'))))
   routes?.(app)
-  await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.listen({ port, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('no port')
   const origin = `http://127.0.0.1:${address.port}`

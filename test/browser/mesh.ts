@@ -4,8 +4,8 @@ import type { Page } from 'playwright-core'
 import type { Test } from 'tap'
 import { until } from './helpers'
 
-/** Joins `pool` from every page with the library at global `lib`; returns their ids. */
-export async function joinAll (pages: Page[], lib: string, url: string, pool: string, options: { mediaAfterOffers?: boolean } = {}): Promise<string[]> {
+/** Joins `pool` from every page with the library at global `lib` (options: see fixtures/harness.js); returns their ids. */
+export async function joinAll (pages: Page[], lib: string, url: string, pool: string, options: { mediaAfterOffers?: boolean, signalling?: Record<string, unknown> } = {}): Promise<string[]> {
   const ids: string[] = []
   // One after another: join order decides who is polite; both orders are exercised by three pages.
   for (const p of pages) {
