@@ -123,6 +123,20 @@ test('a cut socket suspends the member; frames sent meanwhile are replayed once,
   t.same(b.received.filter((m) => m.type === 'rtc:close' || m.type === 'rtc:peer').length, 1, 'b saw a join once, and never leave')
 })
 
+test('with iceServers, a resumed member gets fresh credentials after the replay', async (t) => {
+  const { app, url } = await server(t, { iceServers: [{ urls: 'turn:127.0.0.1:3478', secret: 'resume-secret', ttl: 3600 }] })
+  const { a } = await pair(url)
+  const suspended = app.rtcPools.once('suspend')
+  a.cut()
+  await suspended
+  await app.rtcPools.send(a.id, 'note', { n: 1 })
+  t.equal((await a.resume(url)).type, 'rtc:resumed')
+  t.same((await a.client.next()).type, 'note', 'the replay first')
+  const ice = await a.client.next()
+  t.equal(ice.type, 'rtc:ice', 'then rtc:ice')
+  t.match(ice.data.servers[0].username, new RegExp(`^\\d+:${a.id}$`), 'a credential for the same member id')
+})
+
 test('frames written into a socket that then died are replayed from the count the client gives', async (t) => {
   const { url } = await server(t)
   const { a, b } = await pair(url)

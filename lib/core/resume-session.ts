@@ -103,6 +103,8 @@ export async function resume (session: Session, host: ResumeHost, data: FrameDat
   // rtc:resumed and the replayed frames are not counted again: the replayed ones were counted when first written.
   cluster.write(member, resumedMessage(member.id, pool, found.issue().token), false)
   for (const text of frames) cluster.write(member, text, false)
+  // Credentials issued before the blip may be near their end: fresh ones after the replay (rtc:ice, counted).
+  ctx.ice?.refresh(member).catch((err: unknown) => ctx.log.error({ peer: member.id, err }, 'rtc: ICE refresh failed'))
   request.log.info({ peer: member.id, pool, replayed: frames.length }, 'rtc: resumed')
   publish('resumed', member.id, pool, frames.length)
   events.emit('resume', { endpoint: member, pool, id: member.id })
