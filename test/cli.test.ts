@@ -37,7 +37,8 @@ test('every flag lands in the config', async (t) => {
     '--max-members', '4', '--max-payload', '1024', '--max-buffered-bytes', '262144', '--heartbeat-interval', '0',
     '--rate-limit', '50', '--rate-limit-window', '2000', '--log-level', 'debug',
     '--stun', 'stun:s1.example:3478,stun:s2.example', '--stun', 'stun:s3.example', '--turn-url', 'turn:t.example:3478?transport=udp',
-    '--turn-url', 'turns:t.example:5349', '--turn-secret', 'new, old', '--turn-ttl', '600', '--metrics'
+    '--turn-url', 'turns:t.example:5349', '--turn-secret', 'new, old', '--turn-ttl', '600', '--metrics',
+    '--resume-grace', '30000', '--drain-window', '500', '--drain-deadline', '20000'
   ]), {
     listen: { port: 1234, host: '127.0.0.1' },
     pluginOptions: {
@@ -49,7 +50,9 @@ test('every flag lands in the config', async (t) => {
       maxPayload: 1024,
       maxBufferedBytes: 262144,
       heartbeatInterval: 0,
-      rateLimit: { max: 50, timeWindow: 2000 }
+      rateLimit: { max: 50, timeWindow: 2000 },
+      resume: { graceMs: 30000 },
+      drain: { windowMs: 500, deadlineMs: 20000 }
     },
     redis: 'redis://10.0.0.5:6379',
     pools: ['a', 'b'],
@@ -90,7 +93,10 @@ const SAMPLES: Record<string, string> = {
   'turn-secret': 's3cret',
   'turn-secret-file': '/run/secrets/turn',
   'turn-ttl': '120',
-  metrics: 'on'
+  metrics: 'on',
+  'resume-grace': '5000',
+  'drain-window': '0',
+  'drain-deadline': '3000'
 }
 
 /** Flags that are only valid with another: the TURN URL and its secret. */
@@ -129,6 +135,8 @@ test('variables: RTC_* first, then the conventional fallbacks; flags win over bo
   t.equal(serve(['--public'], { RTC_PUBLIC: 'off' }).pluginOptions.privatePools, false, 'a switch on the command line beats the variable')
   t.equal(serve([], { RTC_RATE_LIMIT: 'off' }).pluginOptions.rateLimit, false)
   t.equal(serve(['--no-rate-limit']).pluginOptions.rateLimit, false)
+  t.equal(serve(['--resume-grace', 'off']).pluginOptions.resume, false, '--resume-grace off: every drop is a leave')
+  t.same(serve(['--drain-deadline', '30000']).pluginOptions.drain, { deadlineMs: 30000 }, 'one drain field; the plugin fills in the other')
   t.same(serve(['--rate-limit', '10'], { RTC_RATE_LIMIT: 'off' }).pluginOptions.rateLimit, { max: 10 })
   t.equal(serve(['--rate-limit', 'off', '--rate-limit-window', '10']).pluginOptions.rateLimit, false, 'a window without a limit is moot')
 })
@@ -169,6 +177,10 @@ test('bad input: a UsageError naming the flag or variable', async (t) => {
     [['--turn-ttl', '59'], {}, /^--turn-ttl: expected an integer from 60 to /],
     [[], { TURN_TTL: 'soon' }, /^TURN_TTL: /],
     [[], { RTC_METRICS: 'maybe' }, /^RTC_METRICS: expected 1\/0/],
+    [['--resume-grace', '0'], {}, /^--resume-grace: expected an integer from 1 to /],
+    [['--resume-grace', 'soon'], {}, /^--resume-grace: /],
+    [['--drain-deadline', '0'], {}, /^--drain-deadline: expected an integer from 1 to /],
+    [[], { RTC_DRAIN_WINDOW: '-5' }, /^RTC_DRAIN_WINDOW: /],
     [[], { RTC_PUBLIC: 'maybe' }, /^RTC_PUBLIC: expected 1\/0/],
     [['--bogus'], {}, /^unknown option --bogus$/],
     [['--port'], {}, /^--port needs a value$/],
@@ -232,7 +244,7 @@ function rows (table: string): Record<string, string> {
   return Object.fromEntries([...table.matchAll(/^ {2}(PASS|FAIL|SKIP) +(\S+) /gm)].map((m) => [m[2], m[1]]))
 }
 
-test('the CLI server passes every conformance check, and SIGTERM closes sockets with 1001 and exits 0', async (t) => {
+test('the CLI server passes every conformance check, and SIGTERM drains (1012, 1001) and exits 0', async (t) => {
   const { child, url, exited, log } = await start(t, ['--public', '--port', '0', '--host', '127.0.0.1'])
   t.match(url, /^ws:\/\/127\.0\.0\.1:\d+\/rtc$/)
   t.ok(await log((l) => /Server listening/.test(l.msg)), 'logs are JSON lines on stdout')
@@ -246,7 +258,11 @@ test('the CLI server passes every conformance check, and SIGTERM closes sockets 
   const member = await Client.open(url)
   await member.join('lobby')
   const idle = await Client.open(url)
+  const resumable = await Client.open(url)
+  resumable.send('rtc:join', { pool: 'lobby', resume: true })
+  await resumable.expect('rtc:joined')
   child.kill('SIGTERM')
+  t.equal((await resumable.closed).code, 1012, 'a member that can resume gets 1012 (service restart): the drain')
   t.equal((await member.closed).code, 1001, 'a member gets 1001 (going away)')
   t.equal((await idle.closed).code, 1001, 'so does a socket that never joined')
   t.same(await exited, [0, null], 'the process exits 0')

@@ -15,6 +15,9 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_RATE_LIMIT_MAX,
   DEFAULT_RATE_LIMIT_WINDOW,
+  DEFAULT_RESUME_GRACE_MS,
+  DEFAULT_DRAIN_WINDOW_MS,
+  DEFAULT_DRAIN_DEADLINE_MS,
   type RtcSignalOptions
 } from '../index'
 import { normalizeOptions } from '../options'
@@ -143,6 +146,16 @@ function integerOption (key: 'maxMembers' | 'maxPayload' | 'maxBufferedBytes' | 
     const n = integer(value, source, 0)
     checkedByPlugin({ [key]: n }, source, value)
     config.pluginOptions[key] = n
+  }
+}
+
+/** A flag that sets one field of the drain option (the other keeps its value or default). */
+function drainOption (key: 'windowMs' | 'deadlineMs') {
+  return (value: Value, config: CliConfig, source: string): void => {
+    const n = integer(value, source, 0)
+    const drain = { ...config.pluginOptions.drain, [key]: n }
+    checkedByPlugin({ drain }, source, value)
+    config.pluginOptions.drain = drain
   }
 }
 
@@ -299,6 +312,35 @@ export const FLAGS: readonly FlagSpec[] = [
       const timeWindow = integer(value, source, 1)
       if (config.pluginOptions.rateLimit !== false) config.pluginOptions.rateLimit = { ...rateLimit(config), timeWindow }
     }
+  },
+  {
+    name: 'resume-grace',
+    arg: 'ms|off',
+    default: String(DEFAULT_RESUME_GRACE_MS),
+    help: 'how long a member whose socket dropped may resume (same id, missed\n        frames replayed); off: every drop is a leave',
+    apply: (value, config, source) => {
+      if (String(value).trim() === 'off') {
+        config.pluginOptions.resume = false
+        return
+      }
+      const graceMs = integer(value, source, 0)
+      checkedByPlugin({ resume: { graceMs } }, source, value)
+      config.pluginOptions.resume = { graceMs }
+    }
+  },
+  {
+    name: 'drain-window',
+    arg: 'ms',
+    default: String(DEFAULT_DRAIN_WINDOW_MS),
+    help: 'on SIGTERM, socket closes (1012) are spread over this time',
+    apply: drainOption('windowMs')
+  },
+  {
+    name: 'drain-deadline',
+    arg: 'ms',
+    default: String(DEFAULT_DRAIN_DEADLINE_MS),
+    help: 'on SIGTERM, the process exits by then whatever is left; give\n        your process manager a longer grace period',
+    apply: drainOption('deadlineMs')
   },
   {
     name: 'stun',
