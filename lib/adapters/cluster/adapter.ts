@@ -103,6 +103,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       log: this.log,
       node: this.node,
       ttl: this.options.ttl,
+      writable: () => this.lifecycle.state !== 'closed' && transport.writable,
       ready: () => this.usable,
       processed: () => this.stream.processed,
       lostData: () => this.stream.rebase(),
