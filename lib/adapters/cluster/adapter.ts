@@ -103,6 +103,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       log: this.log,
       node: this.node,
       ttl: this.options.ttl,
+      writable: () => this.lifecycle.state !== 'closed' && transport.writable,
       ready: () => this.usable,
       processed: () => this.stream.processed,
       lostData: () => this.stream.rebase(),
@@ -145,7 +146,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
 
   private changed (state: ClusterState, previous: ClusterState, reason: string): void {
     if (state === 'live') this.relay.flush()
-    else if (state === 'down' || state === 'closed') this.relay.discard()
+    else if (state === 'down') this.relay.down()
+    else if (state === 'closed') this.relay.discard()
     this.emit('state', state, previous, reason)
   }
 

@@ -8,7 +8,9 @@ export interface LivenessContext {
   node: string
   /** Milliseconds a liveness mark lasts; it is refreshed every third of it. */
   ttl: number
-  /** The connections are up, so a round can run. */
+  /** Commands can be sent: the mark can be refreshed (the subscriber may be in doubt). */
+  writable: () => boolean
+  /** The connections are up, so processes whose mark expired can be reaped. */
   ready: () => boolean
   /** The highest event seq this process has seen. */
   processed: () => number
@@ -50,11 +52,21 @@ export class Liveness {
     this.timer = null
   }
 
+  /**
+   * The mark is refreshed whenever commands can be sent, also while a subscription is in doubt (a
+   * Redis Cluster failover of a shard this process follows lasts the node timeout and more, maybe
+   * over `ttl`: its mark must not expire meanwhile, or it is taken for dead and its members are
+   * announced closed and joined again). Reaping waits until this process is fully back.
+   */
   private tick (): void {
-    if (!this.ctx.ready()) return
+    if (!this.ctx.writable()) return
+    const ready = this.ctx.ready()
     this.beat()
-      .then(() => this.reap())
-      .catch((err: unknown) => this.ctx.log.warn({ err }, 'rtc: liveness check failed'))
+      .then(async () => { if (ready && this.ctx.ready()) await this.reap() })
+      .catch((err: unknown) => {
+        if (ready) this.ctx.log.warn({ err }, 'rtc: liveness check failed')
+        else this.ctx.log.debug({ err }, 'rtc: liveness check failed during an outage')
+      })
   }
 
   /** Refreshes this process's liveness; notices when it was taken for dead or the backend lost its data. */

@@ -36,11 +36,26 @@ export class Relay {
       this.dropped++
     } else if (state === 'live' || state === 'closing') {
       this.enqueue(node, message)
-    } else if (this.held.length < MAX_HELD) {
-      this.held.push([node, message])
     } else {
-      this.dropped++
+      this.hold(node, message)
     }
+  }
+
+  /**
+   * The backend was lost. With commands still possible (only a subscription is in doubt, e.g. a
+   * Redis Cluster slot moved), this tick's batches are held, in order, with what comes after (they
+   * go out once the membership is rebuilt, like the frames sent meanwhile); without, dropped.
+   */
+  down (): void {
+    if (!this.transport.writable) {
+      this.discard()
+      return
+    }
+    if (this.scheduled !== null) clearImmediate(this.scheduled)
+    this.scheduled = null
+    const batches = this.batches
+    this.batches = new Map()
+    for (const [node, batch] of batches) for (const message of batch.messages) this.hold(node, message)
   }
 
   /** Live again: what was held goes out, in order, before anything newer. */
@@ -59,7 +74,7 @@ export class Relay {
     for (const [node, batch] of batches) this.publish(node, batch.messages)
   }
 
-  /** The rebuild failed (connection lost) or the adapter closed: what was held or batched is dropped. */
+  /** The connection was lost or the adapter closed: what was held or batched is dropped. */
   discard (): void {
     if (this.scheduled !== null) clearImmediate(this.scheduled)
     this.scheduled = null
@@ -79,6 +94,11 @@ export class Relay {
   /** Frames dropped so far, for a log line. */
   get droppedSoFar (): number {
     return this.dropped
+  }
+
+  private hold (node: string, message: NodeMessage): void {
+    if (this.held.length < MAX_HELD) this.held.push([node, message])
+    else this.dropped++
   }
 
   private enqueue (node: string, message: NodeMessage): void {
