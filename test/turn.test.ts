@@ -3,17 +3,14 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { normalizeIceServers, type IceServer, type TurnRestServer } from '../lib/ice'
-import { announceSkip, coturnMissing, startCoturn, uclient, type Coturn } from './turn/coturn'
+import { coturnMissing, startCoturn, uclient, type Coturn } from './turn/coturn'
+import { whenAvailable } from './services'
 
 const CURRENT = `current-${randomUUID()}`
 const NEXT = `next-${randomUUID()}`
 const TTL = 600
 
-const missing = coturnMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('TURN REST credentials against coturn', { skip: missing }, async () => {})
-} else {
+whenAvailable(coturnMissing(), 'TURN REST credentials against coturn', () => {
   let turn: Coturn | undefined
   // One coturn that knows both secrets, as during a rotation.
   t.before(async () => { turn = await startCoturn({ secrets: [CURRENT, NEXT] }) })
@@ -67,4 +64,4 @@ if (missing !== null) {
     await coturn().waitForLog(unauthorized(server.username))
     t.notMatch(coturn().log(), allocated(server.username))
   })
-}
+})

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto'
 import type { BrowserContext, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { turnRestCredential, type IceServer, type RtcSignalOptions } from '../../lib/index'
-import { announceSkip, coturnMissing, startCoturn, type Coturn } from '../turn/coturn'
+import { coturnMissing, startCoturn, type Coturn } from '../turn/coturn'
+import { whenAvailable } from '../services'
 import { FIXTURES, chromiumMissing, launch, openPages, page, startServer, until, type Server } from './helpers'
 
 /** What the tests of a file share: one coturn and one Chromium. */
@@ -21,21 +22,17 @@ export interface RelayEnv {
  * them and stopped after; without coturn or Chromium they are skipped, loudly.
  */
 export function withCoturn (title: string, secret: string, tests: (env: RelayEnv) => void): void {
-  const missing = coturnMissing()
-  if (missing !== null) {
-    announceSkip(missing)
-    t.test(title, { skip: missing }, async () => {})
-    return
-  }
-  if (chromiumMissing(t)) return
-  let turn: Coturn | undefined
-  let context: BrowserContext | undefined
-  t.before(async () => {
-    turn = await startCoturn({ secret })
-    context = await launch(t)
+  whenAvailable(coturnMissing(), title, () => {
+    if (chromiumMissing(t)) return
+    let turn: Coturn | undefined
+    let context: BrowserContext | undefined
+    t.before(async () => {
+      turn = await startCoturn({ secret })
+      context = await launch(t)
+    })
+    t.teardown(async () => { await turn?.stop() })
+    tests({ coturn: () => turn as Coturn, context: () => context as BrowserContext })
   })
-  t.teardown(async () => { await turn?.stop() })
-  tests({ coturn: () => turn as Coturn, context: () => context as BrowserContext })
 }
 
 /** Connecting, or a counter growing, through the relay on a loaded machine. */

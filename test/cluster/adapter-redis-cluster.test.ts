@@ -7,14 +7,11 @@ import t from 'tap'
 import { redisAdapter } from '../../lib/index'
 import { adapterContract } from '../adapter-contract'
 import { Client, listen } from '../helpers'
-import { announceSkip, freePort, redisMissing } from './redis'
+import { freePort, redisMissing } from './redis'
 import { RedisCluster } from './redis-cluster'
+import { whenAvailable } from '../services'
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('Redis adapter contract in cluster mode', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'Redis adapter contract in cluster mode', () => {
   let cluster: RedisCluster | undefined
   t.before(async () => { cluster = await RedisCluster.start() })
   t.teardown(() => cluster?.stop())
@@ -59,4 +56,4 @@ if (missing !== null) {
     t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id }, 'a clean close leaves the cluster at once')
     t.equal(client.status, 'ready', 'the given client is the caller\'s to close')
   })
-}
+})

@@ -5,13 +5,10 @@ import t from 'tap'
 import { redisAdapter } from '../../lib/index'
 import { adapterContract } from '../adapter-contract'
 import { listen } from '../helpers'
-import { RedisServer, announceSkip, redisMissing } from './redis'
+import { RedisServer, redisMissing } from './redis'
+import { whenAvailable } from '../services'
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('Redis adapter contract', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'Redis adapter contract', () => {
   let redis: RedisServer | undefined
   t.before(async () => { redis = await RedisServer.start() })
   t.teardown(() => redis?.stop('SIGTERM'))
@@ -22,4 +19,4 @@ if (missing !== null) {
     const two = await listen(tt, { ...opts, adapter: redisAdapter({ url, prefix }) })
     return { apps: [one.app, two.app], urls: [one.url, two.url] }
   })
-}
+})

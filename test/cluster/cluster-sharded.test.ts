@@ -4,23 +4,20 @@
 // and every key and channel of a pool in one slot.
 import t, { type Test } from 'tap'
 import type { Client, Message } from '../helpers'
-import { announceSkip, redisMissing } from './redis'
+import { redisMissing } from './redis'
 import { RedisCluster } from './redis-cluster'
 import { SDP, threeProcesses, type Suite } from './three-processes'
 import { until } from './watch'
+import { whenAvailable } from '../services'
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('cluster of three processes on Redis Cluster', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'cluster of three processes on Redis Cluster', () => {
   let cluster: RedisCluster
   threeProcesses(t, {
     start: async () => { cluster = await RedisCluster.start() },
     stop: async () => { await cluster?.stop() },
     where: () => ({ cluster: cluster.nodes })
   }, (suite) => chaos(suite, () => cluster))
-}
+})
 
 /** Load: every `everyMs`, each member sends a numbered candidate to each other member; stopped by `stop()`. */
 function relayLoad (members: Client[], everyMs = 20): { stop: () => void, sent: () => number } {

@@ -1,15 +1,12 @@
 // A real cluster: one redis-server, three signalling server processes (three-processes.ts), and a
 // restart of the Redis server.
 import t from 'tap'
-import { RedisServer, announceSkip, redisMissing } from './redis'
+import { RedisServer, redisMissing } from './redis'
 import { SDP, threeProcesses } from './three-processes'
 import type { Client } from '../helpers'
+import { whenAvailable } from '../services'
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('cluster of three processes on Redis', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'cluster of three processes on Redis', () => {
   let redis: RedisServer
   threeProcesses(t, {
     start: async () => { redis = await RedisServer.start() },
@@ -74,4 +71,4 @@ if (missing !== null) {
       }
     })
   })
-}
+})

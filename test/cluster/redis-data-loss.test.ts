@@ -8,19 +8,16 @@ import t from 'tap'
 import { joinSpread, rule9Violations } from '../adapter-contract'
 import { Client } from '../helpers'
 import { ServerProcess } from './procs'
-import { RedisServer, announceSkip, redisMissing } from './redis'
+import { RedisServer, redisMissing } from './redis'
 import { knowsExactly, signalKnownPeers, trackPeers, until } from './watch'
+import { whenAvailable } from '../services'
 
 /** Events (joins and leaves) before the outage: far more than the cluster makes again after it. */
 const CHURN_EVENTS = 1200
 /** Clients per round of churn: with the four who stay, the default member limit (32). */
 const CHURN_BATCH = 28
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('Redis data loss', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'Redis data loss', () => {
   t.test('Redis restarted empty: the loss is noticed, views rebuilt, leavers leave for good', async (t) => {
     const redis = await RedisServer.start()
     t.teardown(() => redis.stop('SIGTERM'))
@@ -122,4 +119,4 @@ if (missing !== null) {
     }
     for (const c of clients) t.same(rule9Violations(c), [], `rule 9 for ${c.id}`)
   })
-}
+})

@@ -10,16 +10,13 @@ import type { ClusterState } from '../../lib/adapters/cluster/state'
 import { SCRIPTS } from '../../lib/adapters/redis/scripts'
 import { rule9Violations } from '../adapter-contract'
 import { Client, listen, type Tap } from '../helpers'
-import { RedisServer, announceSkip, freePort, redisMissing } from './redis'
+import { RedisServer, freePort, redisMissing } from './redis'
 import { knowsExactly, trackPeers, until } from './watch'
+import { whenAvailable } from '../services'
 
 const SDP = { type: 'offer', sdp: 'v=0\r\n' }
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('Redis adapter recovery', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'Redis adapter recovery', () => {
   let redis: RedisServer
   let raw: Redis
   const clients: Client[] = []
@@ -201,4 +198,4 @@ if (missing !== null) {
   t.test('rule 9 held for every client', async (t) => {
     for (const c of clients) t.same(rule9Violations(c), [], c.id)
   })
-}
+})

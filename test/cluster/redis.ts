@@ -17,9 +17,6 @@ export function redisMissing (): string | null {
 }
 
 /** Says loudly that the cluster tests were skipped (a skipped cluster suite must not look like a pass). */
-export function announceSkip (why: string): void {
-  process.stderr.write(`\n!!!!!!!!!!\n!!! CLUSTER TESTS SKIPPED: ${why}\n!!!!!!!!!!\n\n`)
-}
 
 /** A free loopback port: bind port 0, read it, close (`--port 0` would disable TCP in redis-server). */
 export async function freePort (): Promise<number> {

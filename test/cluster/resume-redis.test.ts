@@ -5,13 +5,10 @@ import type { Socket } from 'node:net'
 import t from 'tap'
 import { redisAdapter } from '../../lib/index'
 import { Client, listen } from '../helpers'
-import { RedisServer, announceSkip, redisMissing } from './redis'
+import { RedisServer, redisMissing } from './redis'
+import { whenAvailable } from '../services'
 
-const missing = redisMissing()
-if (missing !== null) {
-  announceSkip(missing)
-  t.test('resume over Redis', { skip: missing }, async () => {})
-} else {
+whenAvailable(redisMissing(), 'resume over Redis', () => {
   let redis: RedisServer | undefined
   t.before(async () => { redis = await RedisServer.start() })
   t.teardown(() => redis?.stop('SIGTERM'))
@@ -60,6 +57,6 @@ if (missing !== null) {
     t.same(await b.expect('rtc:close'), { id: a.id, uid: a.id })
     t.same(await b.sync(), [], 'exactly one')
   })
-}
+})
 
 type Tap = Parameters<typeof listen>[0]

@@ -32,9 +32,6 @@ export function coturnMissing (): string | null {
 }
 
 /** Says loudly that the TURN tests were skipped (a skipped suite must not look like a pass). */
-export function announceSkip (why: string): void {
-  process.stderr.write(`\n!!!!!!!!!!\n!!! TURN TESTS SKIPPED: ${why}\n!!!!!!!!!!\n\n`)
-}
 
 async function bindable (port: number, tcp: boolean): Promise<boolean> {
   const udp = dgram.createSocket('udp4')
