@@ -173,11 +173,11 @@ export function threeProcesses (t: Test, backend: Backend, extra: (suite: Suite)
       c.ws.on('message', (data) => { if (JSON.parse(String(data)).type === 'rtc:candidate' && ++relayed === RELAYED) onRelayed() })
       stops.push(signalKnownPeers(c))
       c.send('rtc:join', { pool: 'churn' })
+      // The churn's pace: the next change once this join is answered (frames flow meanwhile).
+      await c.expect('rtc:joined', 10_000)
       churners.push(c)
       live.push(c)
       if (live.length > 6) live.splice(Math.floor(Math.random() * live.length), 1)[0].close()
-      // The churn's pace, not a wait for anything: frames flow between membership changes.
-      await new Promise((resolve) => setTimeout(resolve, 30))
     }
     // Settled when every member still here knows exactly the others: every join and leave has
     // reached it (frames keep flowing meanwhile).
