@@ -27,25 +27,20 @@ export function relay (cluster: ClusterView, endpoint: Endpoint, type: 'rtc:sdp'
     refuse('missing-target', undefined, { type })
     return
   }
-  let text: string
-  if (sdp) {
-    if (!isSessionDescription(data.description)) {
-      refuse('invalid-description', undefined, { type, to })
-      return
-    }
-    text = sdpFromJson(id, frameValue(frameText, 'description', data.description))
-  } else {
-    if (!isCandidate(data.candidate)) {
-      refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
-      return
-    }
-    text = candidateFromJson(id, frameValue(frameText, 'candidate', data.candidate))
+  if (sdp ? !isSessionDescription(data.description) : !isCandidate(data.candidate)) {
+    if (sdp) refuse('invalid-description', undefined, { type, to })
+    else refuse('invalid-frame', 'rtc:candidate needs "candidate": an object, or null at the end of gathering', { type, to })
+    return
   }
   const target = view.members.get(to)
   if (target === undefined) {
     refuse('unknown-peer', `No member "${clip(to)}" in your pool`, { type, to })
     return
   }
+  // Built only for a frame that will be relayed.
+  const text = sdp
+    ? sdpFromJson(id, frameValue(frameText, 'description', data.description))
+    : candidateFromJson(id, frameValue(frameText, 'candidate', data.candidate))
   if (!cluster.relay(target, text, view.name)) {
     refuse('peer-busy', undefined, { type, to })
     return
