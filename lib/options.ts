@@ -72,8 +72,14 @@ export const DEFAULT_RESUME_MAX_BYTES = 1_048_576
 export const DEFAULT_RESUME_FAILURES_PER_IP = 10
 /** On fastify.close(), sockets are closed (1012 or 1001) spread uniformly over this many ms. */
 export const DEFAULT_DRAIN_WINDOW_MS = 2_000
-/** fastify.close() resolves by then, whatever is left (remaining sockets are terminated). */
-export const DEFAULT_DRAIN_DEADLINE_MS = 10_000
+/**
+ * fastify.close() resolves by then, whatever is left (remaining sockets are terminated, members
+ * not resumed elsewhere leave). Below Fastify's default pluginTimeout (10 s), which bounds each
+ * close hook too: DRAIN_CLOSE_MARGIN_MS less at most.
+ */
+export const DEFAULT_DRAIN_DEADLINE_MS = 8_000
+/** What the drain's close hook needs beyond drain.deadlineMs (the last leaves), within Fastify's pluginTimeout. */
+export const DRAIN_CLOSE_MARGIN_MS = 1_000
 
 export interface ResumeOptions {
   /** Milliseconds a suspended member waits for its client to resume. */

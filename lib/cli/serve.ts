@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import rtcSignal, { DEFAULT_PREFIX, redisAdapter } from '../index'
 import { loadPromClient } from '../metrics/metrics'
+import { DRAIN_CLOSE_MARGIN_MS } from '../options'
 import { METRICS_PATH, type CliConfig } from './args'
 import { describeIceServers, iceServersOption } from './ice'
 
@@ -15,7 +16,8 @@ function publicHost (host: string): string {
 
 /** The app, not started yet (so signal handlers can be installed before it starts). */
 export function createServer (config: CliConfig): FastifyInstance {
-  return Fastify({ logger: { level: config.logLevel } })
+  // pluginTimeout also bounds each close hook: room for the drain (lib/fastify/plugin.ts).
+  return Fastify({ logger: { level: config.logLevel }, pluginTimeout: Math.max(10_000, (config.pluginOptions.drain?.deadlineMs ?? 0) + 2 * DRAIN_CLOSE_MARGIN_MS) })
 }
 
 /** Registers the plugin, creates the --pool pools and listens; closes the app when that fails. Returns the signalling URL. */

@@ -4,16 +4,23 @@ import websocket from '@fastify/websocket'
 import { createCore } from '../core/core'
 import { errors } from '../errors'
 import { startMetrics } from '../metrics/metrics'
-import { normalizeOptions, type RtcSignalOptions } from '../options'
+import { DRAIN_CLOSE_MARGIN_MS, normalizeOptions, type NormalizedOptions, type RtcSignalOptions } from '../options'
 import { registerDemo } from './assets'
 import { refuseUpgrades } from './drain'
 import { routes } from './routes'
 import { checkAppWebsocket, websocketOptions } from './websocket'
 
+/** Fastify's pluginTimeout bounds each close hook too: a drain that may take longer would make app.close() fail (AVV_ERR_READY_TIMEOUT). */
+function checkDrainDeadline ({ deadlineMs }: NormalizedOptions['drain'], pluginTimeout: number | undefined): void {
+  if (pluginTimeout === undefined || pluginTimeout <= 0 || deadlineMs <= pluginTimeout - DRAIN_CLOSE_MARGIN_MS) return
+  throw new errors.FST_RTC_INVALID_OPTION('drain.deadlineMs', `${deadlineMs} ms leaves less than ${DRAIN_CLOSE_MARGIN_MS} ms of Fastify's pluginTimeout (${pluginTimeout} ms), which also bounds app.close()'s hooks: raise pluginTimeout (Fastify({ pluginTimeout })) or lower drain.deadlineMs`)
+}
+
 /** The plugin's body; lib/index.ts wraps it with fastify-plugin and declares `fastify.rtcPools`. */
 export const rtcSignal: FastifyPluginAsync<RtcSignalOptions> = async function (fastify, opts) {
   if (fastify.hasDecorator('rtcPools')) throw new errors.FST_RTC_ALREADY_REGISTERED()
   const options = normalizeOptions(opts)
+  checkDrainDeadline(options.drain, fastify.initialConfig.pluginTimeout)
   const appWebsocket = fastify.hasDecorator('websocketServer')
   if (appWebsocket) checkAppWebsocket(fastify, options.maxPayload)
   const log = fastify.log.child({ plugin: 'fastify-rtc-signal' })
