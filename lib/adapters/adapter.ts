@@ -32,6 +32,16 @@ export interface AdapterHost {
   deliver (targetId: string, text: string): void
   /** Disconnects a local endpoint (kick from another process). */
   kickLocal (targetId: string, reason: string): void
+  /**
+   * A member moved to `member.node` (a resume there): its peers are not told anything; frames to
+   * it go there from now on. Here, for the process it moved to, its local endpoint becomes the member.
+   */
+  applyMove (pool: string, member: MemberInfo, seq?: number): void
+  /**
+   * A member of this process moved to another (its resume there): it is let go here without a
+   * leave. Its frames after `received`, or null when they are not all kept (or it is not here).
+   */
+  handOver (id: string, received: number): Handover | null
 }
 
 /**
@@ -69,38 +79,31 @@ export interface Adapter {
   pools (): Promise<PoolInfo[]>
   /** Releases connections and timers (idempotent). */
   close (): Promise<void>
+
+  /*
+   * Optional: resume on another process (docs/protocol.md, "Resume after a blip"). An adapter that
+   * spans processes keeps each resumable member's token hash with its membership, so that a
+   * resume can land on any process: `claim` moves the member there and brings the frames its old
+   * process held for it (the `handover`). Without them a member resumes only on its own process.
+   */
+  /** A resumable member's current token, as its SHA-256 (the previous one dies). Best effort. */
+  resumeToken? (pool: string, id: string, tokenHash: string): void
+  /**
+   * Takes over, for this process, the member of `pool` whose token has this hash: atomically (the
+   * token is single use); the member moves here (`applyMove` on every process: its peers see
+   * nothing) and its old process hands over the frames after `received`.
+   */
+  claim? (pool: string, id: string, tokenHash: string, received: number): Promise<ClaimResult>
 }
 
-/**
- * PLANNED (issue 11, phase 2), not called by the core yet: what an adapter offers to keep
- * suspended members cluster-wide, so that a resume works on any process, also after the one the
- * member was on was stopped (drain) or SIGKILLed. `redisAdapter()` would keep each record as
- * hashes and a list under the cluster prefix, expiring at `expiresAt`, bounded by the `resume`
- * option's maxFrames/maxBytes. With it, the core would:
- *
- * - on suspension, hand the member's count and ring over (`suspend`) instead of holding frames
- *   itself; from then on every process routes frames for the member to the store (`hold`, in
- *   the pool's event order, so rules 4 and 9 hold across the gap);
- * - on `rtc:resume`, on whatever process, `claim` the member by its token's hash: one atomic
- *   step that takes the token (single use), checks `received` against the count and the oldest
- *   frame kept, moves the member to the claiming process (an event every process applies, so
- *   relays find it there) and returns the frames to replay;
- * - on grace expiry (any survivor, as liveness does) or a kick/closePool, `drop` the record and
- *   let the member leave (peers get one rtc:close).
- *
- * A member whose process died while it was connected has no record (its ring was in that
- * process's memory): the frames it was sent but never received cannot be known, so its resume is
- * `resume-failed` and the client rejoins, never a silent gap.
- */
-export interface SuspensionStore {
-  /** Keeps a suspended member: its token's SHA-256, its count since rtc:joined, its ring (oldest first), until `expiresAt` (ms since the epoch). */
-  suspend (pool: string, member: MemberInfo, record: { tokenHash: string, sent: number, frames: readonly string[], expiresAt: number }): Promise<void>
-  /** Appends a frame for a suspended member; false when the bounds overflowed (the member must leave). */
-  hold (pool: string, id: string, text: string): Promise<boolean>
-  /** Takes the member a token names and moves it to `node`, with the frames after `received`; or why not. */
-  claim (tokenHash: string, received: number, node: string): Promise<
-    | { ok: true, pool: string, member: MemberInfo, sent: number, frames: string[] }
-    | { ok: false, result: 'unknown-token' | 'expired' | 'frames-lost' }>
-  /** Forgets a suspended member (it left, or its grace period ended). */
-  drop (pool: string, id: string): Promise<void>
+/** A suspended member's frames, handed to the process it resumes on: its count of frames sent, and those after the client's `received`. */
+export interface Handover {
+  sent: number
+  frames: string[]
 }
+
+/** How a claim (a resume on another process) ended: the member is here now with its frames, or why not. */
+export type ClaimResult =
+  | ({ ok: true } & Handover)
+  /** `unknown-token`: no suspended member with that token (it left, it was taken, its process is dead); `frames-lost`: it moved here, but its frames are not all known (it must leave). */
+  | { ok: false, result: 'unknown-token' | 'frames-lost' }

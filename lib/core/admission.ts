@@ -132,13 +132,14 @@ export class Admission {
    * The pool to join as the join hook maps it, or null when the hook refused (answered here with
    * `join-denied`, in the context of the frame `type`). For a resume, `member` is the suspended
    * member's endpoint, which the hook is shown; only a refusal counts then (no mapping, no description).
+   * `answer` sends the refusal (the connection's own `refuse` unless the caller holds it back).
    */
-  async askHook (requested: string, type: string, member?: Endpoint): Promise<string | null> {
+  async askHook (requested: string, type: string, member?: Endpoint, answer: Refuse = this.#host.refuse): Promise<string | null> {
     const hook = this.#ctx.options.joinHook
     if (hook === null) return requested
     const endpoint = member ?? this.#host.endpoint
     const refuse = (message?: string): null => {
-      this.#host.refuse('join-denied', message, { type, pool: requested })
+      answer('join-denied', message, { type, pool: requested })
       return null
     }
     let result

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Adapter, AdapterHost } from '../adapters/adapter'
+import type { Adapter, AdapterHost, Handover } from '../adapters/adapter'
 import { CLOSE_CODES, STOP_MESSAGE, closeMessage, describeMessage, isRelayFrame, joinedMessage, peerMessage } from '../protocol'
 import type { Description, LeaveReason, MemberInfo, PoolSettings } from '../types'
 import { channels, publishSent } from './diagnostics'
@@ -21,6 +21,8 @@ export interface Connection {
   shutdown (): Promise<void>
   /** A suspended member leaves for good. */
   end (reason: LeaveReason): Promise<void>
+  /** Resumed on another process: let go here without a leave; its frames after `received` (null when not all kept). */
+  moveAway (received: number): Handover | null
 }
 
 /**
@@ -41,6 +43,7 @@ export class ClusterView implements AdapterHost {
   readonly #views = new Map<string, PoolView>()
   readonly #rules = new Map<string, AllowsRule>()
   readonly #emptied = new Set<() => void>()
+  readonly #unsuspended = new Set<() => void>()
   /** Relayed frames from other processes dropped because their target's queue was full. */
   #busyDrops = 0
 
@@ -79,10 +82,23 @@ export class ClusterView implements AdapterHost {
     this.remove(connection.endpoint.id)
   }
 
-  /** A suspended member resumed (a connection again) or left. */
+  /** A suspended member resumed (a connection again), moved away or left. */
   unsuspend (connection: Connection, resumed: boolean): void {
     this.#suspended.delete(connection.endpoint.id)
     if (resumed) this.add(connection)
+    this.#noneSuspended()
+  }
+
+  #noneSuspended (): void {
+    if (this.#suspended.size > 0) return
+    for (const resolve of this.#unsuspended) resolve()
+    this.#unsuspended.clear()
+  }
+
+  /** Resolves when no member of this process is suspended. */
+  whenNoneSuspended (): Promise<void> {
+    if (this.#suspended.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#unsuspended.add(resolve))
   }
 
   /** Whether a member of this process is suspended. */
@@ -207,7 +223,7 @@ export class ClusterView implements AdapterHost {
       for (const m of view.members.values()) descriptions[m.id] = m.description
       descriptions[info.id] = info.description
       // A resumable member's frames are counted from here on (rtc:joined itself is not).
-      const resume = endpoint.resumable?.issue() ?? null
+      const resume = endpoint.resumable?.issue(poolName, info.id) ?? null
       this.write(endpoint, joinedMessage(info.id, poolName, Array.from(view.members.keys()), descriptions, endpoint.ice, resume), false)
     }
     const peer = peerMessage(info.id, info.description)
@@ -264,10 +280,24 @@ export class ClusterView implements AdapterHost {
     this.#events.emit('pool-closed', { pool: poolName, reason: 'closed' })
   }
 
+  applyMove (poolName: string, info: MemberInfo, seq?: number): void {
+    const view = this.#views.get(poolName)
+    if (view === undefined || !fresh(view, seq)) return
+    const endpoint = info.node === this.node ? this.endpoint(info.id) : undefined
+    endpoint?.attach(poolName)
+    view.move({ id: info.id, description: info.description, node: info.node, endpoint })
+    if (!view.persistent && view.localCount === 0) this.#views.delete(poolName) // no local member left to serve
+  }
+
+  handOver (id: string, received: number): Handover | null {
+    const connection = this.#suspended.get(id) ?? this.#connections.get(id)
+    return connection === undefined ? null : connection.moveAway(received)
+  }
+
   /** A local member is out of its pool (left, kicked, pool closed): a suspended one is gone for good. */
   #detach (endpoint: Endpoint): void {
     endpoint.detach()
-    this.#suspended.delete(endpoint.id)
+    if (this.#suspended.delete(endpoint.id)) this.#noneSuspended()
   }
 
   deliver (targetId: string, text: string): void {

@@ -47,7 +47,9 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
     : new IceRefresh(options.iceServers, clock, (endpoint, text) => { cluster.write(endpoint, text) }, log, cluster.node)
   const { maxBufferedBytes, slowReaderTimeout } = options
   const writeLimits: WriteLimits = { maxBufferedBytes, slowReaderTimeout, clock, slowReader: (endpoint) => { cluster.slowReader(endpoint) } }
-  const resumes = options.resume === null ? null : new Resumes(options.resume, options.resumeFailuresPerIp)
+  // With an adapter that spans processes, each token is recorded with its member (a resume on another process).
+  const announce = adapter.resumeToken === undefined ? null : (pool: string, id: string, hash: string) => adapter.resumeToken?.(pool, id, hash)
+  const resumes = options.resume === null ? null : new Resumes(options.resume, options.resumeFailuresPerIp, announce)
   const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice, resumes }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
@@ -81,7 +83,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       draining = true
       heartbeat.stop()
       ice?.stopAll()
-      await drain(cluster, options.drain, log)
+      await drain(cluster, options.drain, log, adapter.claim !== undefined && resumes !== null)
       draining = false
     },
 

@@ -105,8 +105,7 @@ function endTick (): void {
  * is the Session's business.
  */
 export class Endpoint {
-  /** Random UUID v4, assigned by the server (docs/protocol.md, rule 1). */
-  readonly id: string = randomUUID()
+  #id: string = randomUUID()
   /** Trusted metadata set by server code; `null` when none. */
   description: Description = null
   #request: ConnectionRequest
@@ -137,6 +136,16 @@ export class Endpoint {
     this.boundPool = boundPool
     this.#limits = limits
     this.#maxBufferedBytes = limits.maxBufferedBytes
+  }
+
+  /** Random UUID v4, assigned by the server (docs/protocol.md, rule 1). */
+  get id (): string {
+    return this.#id
+  }
+
+  /** @internal A resume of a member of another process: this connection goes on as that member (or back to its own id if it fails). */
+  rename (id: string): void {
+    this.#id = id
   }
 
   /** What it keeps of its upgrade request: headers, query, params, `log`, what auth hooks set on it; after a resume, the new socket's. */

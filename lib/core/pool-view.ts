@@ -62,6 +62,19 @@ export class PoolView {
     return member
   }
 
+  /** A member moved to another process, or to this one (a resume there or here): its node and local endpoint now. */
+  move (member: Member): void {
+    const old = this.#members.get(member.id)
+    if (old === undefined) {
+      this.add(member)
+      return
+    }
+    if (old.endpoint !== undefined) this.#localCount--
+    if (member.endpoint !== undefined) this.#localCount++
+    old.node = member.node
+    old.endpoint = member.endpoint
+  }
+
   /** Sets a member's description (and its endpoint's); the member, or undefined when it is not here. */
   describe (id: string, description: Description): Member | undefined {
     const member = this.#members.get(id)

@@ -11,8 +11,29 @@ export interface ResumeLimits {
 }
 
 /** A token's stored form: only its SHA-256 is kept, never the token. */
-function hash (token: string): string {
+export function tokenHash (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
+}
+
+/**
+ * A token is 32 random bytes and, after a '.', the pool and the member it was issued to (base64url
+ * of JSON `[pool, id]`), so that a process that does not know it can find the member's record in
+ * its pool (a resume on another process). Only the random part makes it unguessable; the rest is
+ * what the client knows already.
+ */
+function newToken (pool: string, id: string): string {
+  return `${randomBytes(32).toString('base64url')}.${Buffer.from(JSON.stringify([pool, id])).toString('base64url')}`
+}
+
+/** The pool and member a token names, or null when it is not one of ours. */
+export function tokenTarget (token: string): { pool: string, id: string } | null {
+  const dot = token.indexOf('.')
+  if (dot < 0) return null
+  try {
+    const named = JSON.parse(Buffer.from(token.slice(dot + 1), 'base64url').toString()) as unknown
+    if (Array.isArray(named) && named.length === 2 && typeof named[0] === 'string' && typeof named[1] === 'string') return { pool: named[0], id: named[1] }
+  } catch {}
+  return null
 }
 
 /** Hashes of tokens whose grace period ended, kept to tell `expired` from `unknown-token` (the newest ones only). */
@@ -66,14 +87,34 @@ export class Resumable {
     return this.sent - (this.#frames.length - this.#head)
   }
 
-  /** A new token (the previous one dies), and the offer for rtc:joined; counting starts with the first. */
-  issue (): ResumeOffer {
-    const token = randomBytes(32).toString('base64url')
+  /** A new token for member `id` of `pool` (the previous one dies), and the offer for rtc:joined; counting starts with the first. */
+  issue (pool: string, id: string): ResumeOffer {
+    const token = newToken(pool, id)
     this.#registry.forget(this.#hash)
-    this.#hash = hash(token)
+    this.#hash = tokenHash(token)
     this.#registry.register(this.#hash, this)
+    this.#registry.announce?.(pool, id, this.#hash)
     this.#counting = true
     return { token, graceMs: this.#registry.limits.graceMs }
+  }
+
+  /** A member taken over from another process: frames written to it are counted (and held) from now on, before its count is known. */
+  count (): void {
+    this.#counting = true
+  }
+
+  /**
+   * The old process's handover came: its count and the frames after the client's `received` go
+   * before what was held here meanwhile (counted from 0 so far).
+   */
+  prepend ({ sent, frames }: { sent: number, frames: readonly string[] }): void {
+    const here = this.#frames.slice(this.#head)
+    this.#frames.length = 0
+    this.#head = 0
+    this.#bytes = 0
+    this.sent = sent - frames.length
+    for (const text of frames) this.record(text)
+    for (const text of here) this.record(text)
   }
 
   /** Keeps one frame written (or, while suspended, held) for the member. */
@@ -162,9 +203,12 @@ export class Resumes {
   readonly #byHash = new Map<string, Resumable>()
   readonly #expired = new Set<string>()
   readonly #failures: FailureThrottle | null
+  /** Tells the adapter of each token issued (a resume on another process finds the member by it); null for a single process. */
+  readonly announce: ((pool: string, id: string, tokenHash: string) => void) | null
 
-  constructor (limits: ResumeLimits, failuresPerMinute: number) {
+  constructor (limits: ResumeLimits, failuresPerMinute: number, announce: ((pool: string, id: string, tokenHash: string) => void) | null = null) {
     this.limits = limits
+    this.announce = announce
     this.#failures = failuresPerMinute === 0 ? null : new FailureThrottle(failuresPerMinute)
   }
 
@@ -174,7 +218,7 @@ export class Resumes {
 
   /** The member a token names (the token is not taken: see Resumable.take). */
   lookup (token: string): TokenLookup {
-    const h = hash(token)
+    const h = tokenHash(token)
     return this.#byHash.get(h) ?? (this.#expired.has(h) ? 'expired' : null)
   }
 

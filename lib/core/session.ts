@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData } from 'ws'
-import type { Adapter } from '../adapters/adapter'
+import type { Adapter, Handover } from '../adapters/adapter'
 import { RATE_LIMIT_CLOSE_FACTOR, type CoreOptions } from '../options'
 import { CLOSE_CODES, errorMessage, isFrameError, isProtocolType, parseFrame, clip, type ErrorContext, type FrameData, type Reason } from '../protocol'
 import type { LeaveReason } from '../types'
@@ -13,7 +13,7 @@ import { Endpoint, type ConnectionRequest, type SocketLike, type WriteLimits } f
 import type { IceRefresh } from './ice-refresh'
 import { RateCounter } from './rate-counter'
 import { relay, type Refuse } from './relay'
-import type { Resumes } from './resume'
+import type { Resumable, Resumes } from './resume'
 import { resume, type ResumeHost } from './resume-session'
 
 /** What every session of one server shares. */
@@ -36,6 +36,8 @@ export interface SessionContext {
 
 const COMPLETED = Promise.resolve()
 const RESUME = 'rtc:resume'
+/** WebSocket.OPEN */
+const OPEN = 1
 /** The close code ws reports for a close frame without a code (RFC 6455, 7.1.5). */
 const NO_STATUS = 1005
 
@@ -61,6 +63,8 @@ export class Session implements Connection {
   #suspended = false
   /** Closed with 1012 by a drain: suspended when the socket has closed, whatever code the client answers with. */
   #restarting = false
+  /** Its own id while it is taking over a member of another process (a resume there); null otherwise. */
+  #claimedFrom: string | null = null
   /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
   #joinTimer: TimerHandle | null = null
   /** The type of the frame being handled, once parsed (for its fact). */
@@ -278,8 +282,60 @@ export class Session implements Connection {
         this.#socket = null
         this.endpoint.markClosed()
         this.#ctx.cluster.remove(this.endpoint.id)
-      }
+      },
+      open: () => this.#socket !== null && this.#socket.readyState === OPEN,
+      claim: (id, resumable) => { this.#claim(id, resumable) },
+      claimed: () => { this.#claimed() },
+      unclaim: () => this.#unclaim()
     }
+  }
+
+  /**
+   * A resume of a member of another process: this connection becomes that member (its id), and
+   * what is written to it is held (counted) until the old process has handed the member over.
+   */
+  #claim (id: string, resumable: Resumable): void {
+    const { endpoint } = this
+    const { cluster } = this.#ctx
+    this.#clearJoinTimer()
+    this.#claimedFrom = endpoint.id
+    cluster.remove(endpoint.id)
+    endpoint.rename(id)
+    resumable.count()
+    endpoint.setResumable(resumable)
+    endpoint.release()
+    this.#suspended = true
+    cluster.suspend(this)
+  }
+
+  /** The member is here now: it goes on on this connection's socket. */
+  #claimed (): void {
+    const socket = this.#socket as SocketLike
+    this.#claimedFrom = null
+    this.#suspended = false
+    this.endpoint.rebind(socket, this.endpoint.request)
+    this.#ctx.cluster.unsuspend(this, true)
+  }
+
+  /** The claim failed (or the socket went meanwhile): the member leaves, if it came; the connection goes on as its own, unjoined. */
+  async #unclaim (): Promise<void> {
+    const { endpoint } = this
+    const { cluster } = this.#ctx
+    const own = this.#claimedFrom as string
+    if (endpoint.pool !== null) {
+      await this.end('resume-failed')
+    } else {
+      cluster.unsuspend(this, false)
+      endpoint.resumable?.end(this.#ctx.clock)
+      endpoint.setResumable(null)
+    }
+    this.#claimedFrom = null
+    this.#suspended = false
+    this.#final = false
+    endpoint.rename(own)
+    if (this.#socket === null) return
+    endpoint.rebind(this.#socket, endpoint.request)
+    cluster.add(this)
   }
 
   /** @internal A resume: the suspended member goes on on `socket`. */
@@ -290,6 +346,26 @@ export class Session implements Connection {
     this.#suspended = false
     this.#bind(socket)
     this.#ctx.cluster.unsuspend(this, true)
+  }
+
+  /** @internal Resumed on another process: let go here without a leave, with its frames after `received` for it (null when not all kept). */
+  moveAway (received: number): Handover | null {
+    const { endpoint } = this
+    const pool = endpoint.pool
+    if (!this.#suspended) { // a socket the server still holds open: the client has lost it
+      endpoint.terminate()
+      this.suspend()
+    }
+    const resumable = endpoint.resumable
+    const frames = this.#suspended ? resumable?.after(received) ?? null : null
+    const held = resumable === null || frames === null ? null : { sent: resumable.sent, frames }
+    this.#suspended = false
+    this.#final = true
+    this.#ctx.cluster.unsuspend(this, false)
+    this.#ctx.cluster.remove(endpoint.id)
+    endpoint.detach()
+    this.#log.info({ peer: endpoint.id, pool, handedOver: held?.frames.length ?? null }, 'rtc: resumed on another process')
+    return held
   }
 
   /** @internal Suspended, waiting for a resume. */
@@ -313,6 +389,11 @@ export class Session implements Connection {
 
   #onClose (code: number): void {
     this.#clearJoinTimer()
+    if (this.#claimedFrom !== null) { // taking over a member: the claim sees the socket gone and ends it
+      this.#socket = null
+      this.#publishClosed(code)
+      return
+    }
     // A socket that ends without a clean close (a close frame with 1000, 1001 or no code), or by a drain: suspended.
     const clean = code === CLOSE_CODES.normal || code === CLOSE_CODES.goingAway || code === NO_STATUS
     if ((this.#restarting || !clean) && this.resumable) {

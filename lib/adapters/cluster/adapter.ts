@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import { publishAdapterError } from '../../core/diagnostics'
-import type { Adapter, AdapterHost, JoinOutcome, JoinPolicy, MemberInfo } from '../adapter'
+import type { Adapter, AdapterHost, ClaimResult, JoinOutcome, JoinPolicy, MemberInfo } from '../adapter'
 import { applyInbound, type ApplyContext } from './apply'
 import { Channels } from './channels'
+import { Handovers } from './handovers'
 import { PendingJoins } from './joins'
 import { Liveness } from './liveness'
 import { Relay } from './relay'
@@ -52,6 +53,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   private joins!: PendingJoins
   private liveness!: Liveness
   private resync!: Resync
+  private readonly handovers = new Handovers()
   /** Members whose leave is in flight here: their leave event is not a removal by another process. */
   private readonly leaving = new Set<string>()
   private readonly unavailable: JoinOutcome
@@ -129,7 +131,9 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       channels: this.channels,
       joins: this.joins,
       leaving: (id) => this.leaving.has(id),
-      resync: (reason) => this.resync.request(reason)
+      resync: (reason) => this.resync.request(reason),
+      handovers: this.handovers,
+      send: (node, message) => this.relay.send(node, message)
     }
     try {
       await transport.connect(this.node, this.log, { message: (item) => this.onMessage(item), ready: () => this.onReady(), down: () => this.onDown() })
@@ -191,6 +195,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     this.lifecycle.to('closed', 'close()')
     this.stream?.abandon()
     this.joins?.abort()
+    this.handovers.clear()
     this.stream?.clear()
     await this.transport.disconnect()
   }
@@ -291,6 +296,38 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       return true
     } finally {
       this.channels.release(name, ch)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Adapter: resume on another process
+
+  resumeToken (pool: string, id: string, tokenHash: string): void {
+    if (!this.usable) return
+    this.transport.token(pool, id, tokenHash).catch((err: unknown) => {
+      this.log.warn({ err, pool, peer: id }, `rtc: could not record a resume token in ${this.transport.name} (that member can resume only on this process)`)
+    })
+  }
+
+  async claim (pool: string, id: string, tokenHash: string, received: number): Promise<ClaimResult> {
+    const unknown: ClaimResult = { ok: false, result: 'unknown-token' }
+    if (!this.usable) return unknown
+    const ch = this.channels.retain(pool)
+    try {
+      await ch.ready
+      const handover = this.handovers.expect(id)
+      const outcome = await this.joins.claim(pool, id, tokenHash, received)
+      if (!outcome.ok) {
+        this.handovers.cancel(id)
+        return unknown
+      }
+      const held = await handover
+      return held === null ? { ok: false, result: 'frames-lost' } : { ok: true, ...held }
+    } catch {
+      this.handovers.cancel(id)
+      return unknown
+    } finally {
+      this.channels.release(pool, ch)
     }
   }
 

@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { AdapterHost } from '../adapter'
+import type { AdapterHost, MemberInfo } from '../adapter'
 import type { Channels } from './channels'
+import type { Handovers } from './handovers'
 import type { PendingJoins } from './joins'
 import type { Lifecycle } from './state'
-import type { Inbound, PoolEvent } from './transport'
+import type { Inbound, NodeMessage, PoolEvent } from './transport'
 
 export interface ApplyContext {
   host: AdapterHost
@@ -14,20 +15,56 @@ export interface ApplyContext {
   /** A leave of this member started here and is in flight. */
   leaving: (id: string) => boolean
   resync: (reason: string) => void
+  handovers: Handovers
+  /** Sends a message to another process (through the relay's batches, in order with frames). */
+  send: (node: string, message: NodeMessage) => void
 }
 
 /** Applies one item of the ordered stream to this process: a frame, a kick or a pool event. */
 export function applyInbound (ctx: ApplyContext, item: Inbound): void {
-  if (item.type === 'deliver') ctx.host.deliver(item.target, item.text)
-  else if (item.type === 'kick') ctx.host.kickLocal(item.target, item.reason)
-  else applyPoolEvent(ctx, item.pool, item.event)
+  switch (item.type) {
+    case 'deliver': {
+      // Addressed here by a sender that had not yet heard that its target moved away: sent on.
+      const moved = ctx.handovers.movedTo(item.target)
+      if (moved === undefined) ctx.host.deliver(item.target, item.text)
+      else ctx.send(moved, item)
+      break
+    }
+    case 'kick':
+      ctx.host.kickLocal(item.target, item.reason)
+      break
+    case 'handover':
+      if (!ctx.handovers.arrived(item.target, item.held)) ctx.log.debug({ peer: item.target }, 'rtc: a handover came after its resume was given up')
+      break
+    default:
+      applyPoolEvent(ctx, item.pool, item.event)
+  }
+}
+
+/**
+ * A suspended member moved (its resume on another process): the process that claimed it applies
+ * it as its own claim; its old process hands its frames over (in the stream's order: every frame
+ * that reached it before the move is in them) and forwards what still comes; every process then
+ * routes to the new one.
+ */
+function applyMoved (ctx: ApplyContext, pool: string, member: MemberInfo, from: string, received: number, seq: number): void {
+  const { host } = ctx
+  if (member.node === host.node) ctx.handovers.back(member.id) // it moved away from here before: frames for it are its own again
+  if (ctx.joins.onEvent(pool, member, seq)) return
+  if (from === host.node && host.view(pool)?.members.get(member.id)?.node === from) {
+    ctx.send(member.node, { type: 'handover', pool, target: member.id, held: host.handOver(member.id, received) })
+    ctx.handovers.left(member.id, member.node)
+  }
+  host.applyMove(pool, member, seq)
+  ctx.channels.unsubscribeIfIdle(pool)
 }
 
 function applyPoolEvent (ctx: ApplyContext, pool: string, e: PoolEvent): void {
   const { host } = ctx
   switch (e.type) {
     case 'join':
-      if (!ctx.joins.onEvent(pool, e.member, e.seq)) host.applyJoin(pool, e.member, e.seq)
+      if (e.moved !== undefined) applyMoved(ctx, pool, e.member, e.moved.from, e.moved.received, e.seq)
+      else if (!ctx.joins.onEvent(pool, e.member, e.seq)) host.applyJoin(pool, e.member, e.seq)
       break
     case 'leave': {
       const view = host.view(pool)

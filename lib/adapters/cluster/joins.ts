@@ -6,6 +6,8 @@ import type { JoinReply, Snapshot, Transport } from './transport'
 interface PendingJoin {
   pool: string
   member: MemberInfo
+  /** A claim (a resume here of a member of another process): applied as a move, not a join. */
+  moved: boolean
   created: boolean
   /** The pool as the join script saw it (from its reply). */
   snapshot: Snapshot | null
@@ -51,14 +53,31 @@ export class PendingJoins {
   /** Runs the join; resolves once it is applied here, or refused. */
   run (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinOutcome> {
     return new Promise<JoinOutcome>((resolve) => {
-      const pj: PendingJoin = { pool, member, created: false, snapshot: null, eventSeen: false, blocking: false, timer: null, resolve }
+      const pj: PendingJoin = { pool, member, moved: false, created: false, snapshot: null, eventSeen: false, blocking: false, timer: null, resolve }
       this.joins.set(member.id, pj)
       this.ctx.transport.join(pool, member, create, maxMembers)
         .then((reply) => this.onReply(pj, reply), (err: unknown) => this.onFailed(pj, err))
     })
   }
 
-  /** A join event of `pool` from the stream: true when it is one of ours (then handled here). */
+  /**
+   * Runs a claim (lib/adapters/adapter.ts): the member whose token has this hash moves here. Like
+   * a join, it is applied (as a move) once both the script's reply and its event are in; resolves
+   * ok once applied, or not (no-such-pool) when the token names nobody.
+   */
+  claim (pool: string, id: string, tokenHash: string, received: number): Promise<JoinOutcome> {
+    const { host, transport } = this.ctx
+    return new Promise<JoinOutcome>((resolve) => {
+      const pj: PendingJoin = { pool, member: { id, node: host.node, description: null }, moved: true, created: false, snapshot: null, eventSeen: false, blocking: false, timer: null, resolve }
+      this.joins.set(id, pj)
+      transport.claim(pool, id, tokenHash, host.node, received).then((reply) => {
+        if (reply.status === 'ok') pj.member = reply.member
+        this.onReply(pj, reply.status === 'ok' ? { status: 'ok', created: false, snapshot: reply.snapshot } : { status: 'no-such-pool' })
+      }, (err: unknown) => this.onFailed(pj, err))
+    })
+  }
+
+  /** A join event of `pool` from the stream (a moved one too): true when it is one of ours (then handled here). */
   onEvent (pool: string, member: MemberInfo, seq: number): boolean {
     const pj = this.joins.get(member.id)
     if (pj === undefined || member.node !== this.ctx.host.node || pj.pool !== pool) return false
@@ -142,7 +161,8 @@ export class PendingJoins {
         if (m.node === host.node && !this.joins.has(m.id)) continue // a stale entry of this process: not a peer
         host.applyJoin(pj.pool, m)
       }
-      host.applyJoin(pj.pool, pj.member, inStream ? seq : undefined)
+      if (pj.moved) host.applyMove(pj.pool, pj.member, inStream ? seq : undefined)
+      else host.applyJoin(pj.pool, pj.member, inStream ? seq : undefined)
       if (view.members.get(pj.member.id)?.endpoint === undefined && host.view(pj.pool) === view) {
         // The socket closed while the cluster admitted it: the manager can no longer undo this, so do it here.
         this.ctx.leave(pj.pool, pj.member.id).catch(noop)

@@ -6,6 +6,13 @@ const MAX_HELD = 10_000
 /** Characters of one tick's batch to a process beyond which it goes out at once (a burst is sent in parts). */
 const MAX_BATCH_CHARS = 64 * 1024
 
+/** A message's size, near enough to bound a batch. */
+function chars (m: NodeMessage): number {
+  if (m.type === 'deliver') return m.text.length
+  if (m.type === 'kick') return m.reason.length
+  return m.held === null ? 0 : m.held.frames.reduce((n, f) => n + f.length, 0)
+}
+
 interface Batch {
   messages: NodeMessage[]
   chars: number
@@ -108,7 +115,7 @@ export class Relay {
       this.batches.set(node, batch)
     }
     batch.messages.push(message)
-    batch.chars += message.type === 'deliver' ? message.text.length : message.reason.length
+    batch.chars += chars(message)
     if (batch.chars >= MAX_BATCH_CHARS) {
       this.batches.delete(node)
       this.publish(node, batch.messages)

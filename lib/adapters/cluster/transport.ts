@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Adapter, AdapterHost, MemberInfo } from '../adapter'
+import type { Adapter, AdapterHost, Handover, MemberInfo } from '../adapter'
 
 /*
  * What the cluster core (ClusterAdapter) needs from a backend: atomic membership operations that
@@ -11,6 +11,7 @@ import type { Adapter, AdapterHost, MemberInfo } from '../adapter'
  * nothing else in lib/.
  */
 
+export type { Handover }
 export type Description = MemberInfo['description']
 export type PoolSettings = Parameters<AdapterHost['applyPool']>[0]
 export type PoolInfo = NonNullable<Awaited<ReturnType<Adapter['pool']>>>
@@ -27,15 +28,27 @@ export interface Snapshot {
 
 /** A membership change, numbered from the counter of the cluster or of the pool (a pool's stream order is `seq` order). */
 export type PoolEvent =
-  | { type: 'join', seq: number, member: MemberInfo }
+  /** `moved`: not a new member but a suspended one taken over by `member.node` (its resume there), from `from`, which hands its frames after `received` over. */
+  | { type: 'join', seq: number, member: MemberInfo, moved?: { from: string, received: number } }
   | { type: 'leave', seq: number, id: string }
   | { type: 'describe', seq: number, id: string, description: Description }
   | { type: 'close', seq: number }
 
-/** What one process sends another: a frame to deliver to a local endpoint of `pool`, or a kick. */
+/**
+ * What one process sends another: a frame to deliver to a local endpoint of `pool`, a kick, or the
+ * frames a suspended member's old process held for it, to the process that took it over (null:
+ * they are not all known any more).
+ */
 export type NodeMessage =
   | { type: 'deliver', pool: string, target: string, text: string }
   | { type: 'kick', target: string, reason: string }
+  | { type: 'handover', pool: string, target: string, held: Handover | null }
+
+export type ClaimReply =
+  /** The member is now on the claiming process (its moved join event is on its way); `snapshot`: its pool. */
+  | { status: 'ok', from: string, member: MemberInfo, snapshot: Snapshot }
+  /** No suspended member with that token in that pool (never, or no longer: it left, or it was taken). */
+  | { status: 'unknown' }
 
 /** One item of the ordered stream a process receives: an event of a subscribed pool, or a message to it. */
 export type Inbound = { type: 'pool', pool: string, event: PoolEvent } | NodeMessage
@@ -93,6 +106,14 @@ export interface Transport {
    */
   publish (node: string, messages: readonly NodeMessage[]): Promise<unknown>
 
+  /** Records the SHA-256 of a resumable member's current token (its previous one dies), in its pool. */
+  token (pool: string, id: string, tokenHash: string): Promise<unknown>
+  /**
+   * Takes over the member a token names, for a resume on `node`: atomically checks the token (and
+   * that its process is alive), forgets it (single use), moves the member to `node` and publishes
+   * a moved join event carrying `received`.
+   */
+  claim (pool: string, id: string, tokenHash: string, node: string, received: number): Promise<ClaimReply>
   /** Admits a member, atomically checking existence and the limit; `create` for a public server. */
   join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply>
   /** Removes a member (from `pool`, or from whichever pool when null): seq of its event, 0 if absent. */

@@ -11,6 +11,7 @@ import { SNAPSHOT_LUA, script } from './scripts'
  *   KEYS[2] P..'{'..T..'}order'  zset  member id -> seq of its join (join order)
  *   KEYS[3] P..'{'..T..'}info'   hash  member id -> its description as JSON
  *   KEYS[4] P..'{'..T..'}node'   hash  member id -> the process it is connected to
+ *   KEYS[5] P..'{'..T..'}rs'     hash  member id -> SHA-256 of its current resume token (resumable members only)
  * ARGV[1] is the pool's event channel P..'{'..T..'}ev' (SPUBLISH: the shard channel lives in the
  * same slot). Events are those of the standalone scripts (codec.ts).
  *
@@ -18,7 +19,7 @@ import { SNAPSHOT_LUA, script } from './scripts'
  * grows, across failovers and when a pool is removed and made again (its hash is deleted with it).
  */
 const COMMON = `${SNAPSHOT_LUA}
-local pk, ok, ik, nk, EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1]
+local pk, ok, ik, nk, rk, EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1]
 
 local function current ()
   return tonumber(redis.call('HGET', pk, 'seq') or '0')
@@ -42,9 +43,10 @@ local function drop (id, only)
   redis.call('HDEL', nk, id)
   redis.call('ZREM', ok, id)
   redis.call('HDEL', ik, id)
+  redis.call('HDEL', rk, id)
   event('l', seq, ',"id":' .. cjson.encode(id))
   if redis.call('ZCARD', ok) == 0 and redis.call('HGET', pk, 'persistent') ~= '1' then
-    redis.call('DEL', pk, ok, ik, nk)
+    redis.call('DEL', pk, ok, ik, nk, rk)
   end
   return seq
 end
@@ -93,6 +95,32 @@ event('d', seq, ',"id":' .. cjson.encode(id) .. ',"d":' .. desc)
 return seq
 `
 
+/** ARGV: EV, id, token hash → 1, 0 when the member is not in the pool (the hash is not kept then). */
+const TOKEN = `${COMMON}
+if not redis.call('ZSCORE', ok, ARGV[2]) then return 0 end
+redis.call('HSET', rk, ARGV[2], ARGV[3])
+return 1
+`
+
+/**
+ * ARGV: EV, id, token hash, node, received → {'ok', from, description, seq, snapshot} or
+ * {'unknown'}: the member's token is taken (single use) and it moves to \`node\`. The old
+ * process's liveness (another slot) is checked before, by the transport.
+ */
+const CLAIM = `${COMMON}
+local id, node = ARGV[2], ARGV[4]
+if redis.call('HGET', rk, id) ~= ARGV[3] then return { 'unknown' } end
+local from = redis.call('HGET', nk, id)
+if not from or from == node then return { 'unknown' } end
+redis.call('HDEL', rk, id)
+redis.call('HSET', nk, id, node)
+local desc = redis.call('HGET', ik, id)
+local seq = nextseq()
+event('j', seq, ',"id":' .. cjson.encode(id) .. ',"n":' .. cjson.encode(node) .. ',"d":' .. desc ..
+  ',"m":{"f":' .. cjson.encode(from) .. ',"r":' .. ARGV[5] .. '}')
+return { 'ok', from, desc, seq, snapshot() }
+`
+
 /** ARGV: EV, pool, maxMembers → seq, 0 when a pool by that name exists. */
 const CREATE = `${COMMON}
 if redis.call('EXISTS', pk) == 1 then return 0 end
@@ -110,7 +138,7 @@ for i = 1, #all, 2 do
   out[#out + 1] = all[i]
   out[#out + 1] = all[i + 1]
 end
-redis.call('DEL', pk, ok, ik, nk)
+redis.call('DEL', pk, ok, ik, nk, rk)
 event('c', seq, '')
 return out
 `
@@ -124,6 +152,8 @@ export const CLUSTER_SCRIPTS = Object.freeze({
   join: script('cluster-join', JOIN),
   leave: script('cluster-leave', LEAVE),
   describe: script('cluster-describe', DESCRIBE),
+  token: script('cluster-token', TOKEN),
+  claim: script('cluster-claim', CLAIM),
   create: script('cluster-create', CREATE),
   close: script('cluster-close', CLOSE),
   snapshot: script('cluster-snapshot', SNAPSHOT)

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { errors } from '../../errors'
 import type { MemberInfo } from '../adapter'
-import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
-import { decodeJoinReply, decodePoolEvent, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
+import type { ClaimReply, Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
+import { decodeClaimReply, decodeJoinReply, decodePoolEvent, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
 import { loadIoredis, waitReady } from './connection'
 import { keySlot, nodeKeys, poolKeys, registryKeys, type PoolKeys } from './cluster-keys'
 import { CLUSTER_SCRIPTS } from './cluster-scripts'
@@ -212,7 +212,7 @@ export class RedisClusterTransport implements Transport {
     for (const m of messages) {
       let master = '~kick'
       let channel = nodeKeys(this.settings.prefix, node).channel
-      if (m.type === 'deliver') {
+      if (m.type !== 'kick') {
         const to = this.frameChannel(m.pool)
         channel = to.prefix + node
         master = cmd.slots[to.slot]?.[0] ?? channel
@@ -276,6 +276,23 @@ export class RedisClusterTransport implements Transport {
 
   async describe (pool: string, id: string, description: Description): Promise<number> {
     return Number(await this.run(CLUSTER_SCRIPTS.describe, poolKeys(this.settings.prefix, pool), id, descriptionJson(description)))
+  }
+
+  async token (pool: string, id: string, tokenHash: string): Promise<unknown> {
+    return await this.run(CLUSTER_SCRIPTS.token, poolKeys(this.settings.prefix, pool), id, tokenHash)
+  }
+
+  /** The old process's liveness is another slot: checked first (a process that dies in between never hands over: the claimer times out). */
+  async claim (pool: string, id: string, tokenHash: string, node: string, received: number): Promise<ClaimReply> {
+    const prefix = this.settings.prefix
+    const k = poolKeys(prefix, pool)
+    const cmd = this.open
+    const from = await cmd.hget(k.keys[3], id)
+    if (from === null || from === node || await cmd.exists(nodeKeys(prefix, from).alive) === 0) return { status: 'unknown' }
+    await cmd.hset(nodeKeys(prefix, node).members, id, pool)
+    const reply = decodeClaimReply(await this.run(CLUSTER_SCRIPTS.claim, k, id, tokenHash, node, received), id, node)
+    await cmd.hdel(nodeKeys(prefix, reply.status === 'ok' ? reply.from : node).members, id)
+    return reply
   }
 
   async create (settings: PoolSettings): Promise<number> {

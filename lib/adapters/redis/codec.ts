@@ -1,5 +1,5 @@
 import type { MemberInfo } from '../adapter'
-import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolEvent, Snapshot } from '../cluster/transport'
+import type { ClaimReply, Description, Handover, HeartbeatReply, JoinReply, NodeMessage, PoolEvent, Snapshot } from '../cluster/transport'
 
 /*
  * The Redis adapter's wire formats, typed. Pool events are written by the Lua scripts (scripts.ts)
@@ -9,12 +9,14 @@ import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolEvent, Sn
  *
  *   pool events (channel P..'ev:'..pool), JSON:
  *     {"t":"j","s":seq,"id":id,"n":node,"d":description}   join
+ *       ... ,"m":{"f":from,"r":received}}                   a suspended member moved to `node` (its resume there)
  *     {"t":"l","s":seq,"id":id}                             leave
  *     {"t":"d","s":seq,"id":id,"d":description}             describe
  *     {"t":"c","s":seq}                                     close
  *   node messages (channel P..'to:'..node), text: a one-letter kind, the target id, a space, the rest
  *     'd'..id..' '..frame    deliver a serialized frame to a local endpoint
  *     'k'..id..' '..reason   kick a local endpoint
+ *     'h'..id..' '..JSON     a suspended member's frames, to the process it resumed on: {"s":sent,"f":[frame...]}, or null
  *   a batch of node messages (one tick's, to one process), added after the first version (which
  *   ignores it; a batch of one is sent as the message alone):
  *     'b'..(length..':'..message)...
@@ -36,9 +38,14 @@ export function decodePoolEvent (text: string): PoolEvent {
   if (typeof id !== 'string') throw new Error(`pool event "${String(e.t)}" without an id`)
   const description = (e.d ?? null) as Description
   switch (e.t) {
-    case 'j':
+    case 'j': {
       if (typeof e.n !== 'string') throw new Error('join event without a node')
-      return { type: 'join', seq, member: { id, node: e.n, description } }
+      const member = { id, node: e.n, description }
+      const m = e.m as { f?: unknown, r?: unknown } | undefined
+      if (m === undefined) return { type: 'join', seq, member }
+      if (typeof m?.f !== 'string' || typeof m.r !== 'number') throw new Error('moved join event without its origin')
+      return { type: 'join', seq, member, moved: { from: m.f, received: m.r } }
+    }
     case 'l':
       return { type: 'leave', seq, id }
     case 'd':
@@ -48,9 +55,18 @@ export function decodePoolEvent (text: string): PoolEvent {
 }
 
 function encodeNodeMessage (message: NodeMessage): string {
-  return message.type === 'deliver'
-    ? `d${message.target} ${message.text}`
-    : `k${message.target} ${message.reason}`
+  switch (message.type) {
+    case 'deliver': return `d${message.target} ${message.text}`
+    case 'kick': return `k${message.target} ${message.reason}`
+    case 'handover': return `h${message.target} ${JSON.stringify(message.held === null ? null : { s: message.held.sent, f: message.held.frames })}`
+  }
+}
+
+function decodeHandover (text: string): Handover | null {
+  const h = JSON.parse(text) as { s?: unknown, f?: unknown } | null
+  if (h === null) return null
+  if (typeof h.s !== 'number' || !Array.isArray(h.f) || !h.f.every((f) => typeof f === 'string')) throw new Error('a broken handover')
+  return { sent: h.s, frames: h.f as string[] }
 }
 
 /** One publish's text: the messages of one tick to one process, in order. */
@@ -71,6 +87,7 @@ function decodeNodeMessage (text: string, pool: string): NodeMessage | null {
   const rest = text.slice(space + 1)
   if (text[0] === 'd') return { type: 'deliver', pool, target, text: rest }
   if (text[0] === 'k') return { type: 'kick', target, reason: rest }
+  if (text[0] === 'h') return { type: 'handover', pool, target, held: decodeHandover(rest) }
   return null
 }
 
@@ -113,6 +130,14 @@ export function decodeJoinReply (raw: unknown): JoinReply {
   if (status === 'ok' || status === 'present') return { status, created: created === '1', snapshot: decodeSnapshot(Number(seq), snapshot) }
   if (status === 'no-such-pool' || status === 'pool-full') return { status }
   return { status: 'elsewhere' }
+}
+
+/** Reads the claim script's reply: {'ok', from, description JSON, seq, snapshot} or {'unknown'}. */
+export function decodeClaimReply (raw: unknown, id: string, node: string): ClaimReply {
+  const [status, from, desc, seq, snapshot] = raw as [string, string?, string?, number?, unknown?]
+  const snap = status === 'ok' ? decodeSnapshot(Number(seq), snapshot) : null
+  if (snap === null) return { status: 'unknown' }
+  return { status: 'ok', from: String(from), member: { id, node, description: JSON.parse(String(desc)) as Description }, snapshot: snap }
 }
 
 /** Reads the heartbeat script's reply: {known (1|0), epoch, seq}. */

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
  *   P..'pool:'..name    hash  max, persistent ('1' created by server code, '0' by a public join)
  *   P..'order:'..name   zset  member id -> seq of its join (join order)
  *   P..'info:'..name    hash  member id -> its description as JSON
+ *   P..'rs:'..name      hash  member id -> SHA-256 of its current resume token (resumable members only)
  *   P..'loc'            hash  member id -> node..':'..pool (node ids are UUIDs, so the first ':' splits)
  *   P..'node:'..node    set   ids of the members connected to that process (for reaping it)
  *   P..'nodes'          set   processes that have announced themselves
@@ -65,10 +66,11 @@ local function drop (id, pool)
   redis.call('SREM', P .. 'node:' .. node, id)
   redis.call('ZREM', P .. 'order:' .. name, id)
   redis.call('HDEL', P .. 'info:' .. name, id)
+  redis.call('HDEL', P .. 'rs:' .. name, id)
   local seq = redis.call('INCR', P .. 'seq')
   redis.call('PUBLISH', P .. 'ev:' .. name, '{"t":"l","s":' .. seq .. ',"id":' .. cjson.encode(id) .. '}')
   if redis.call('ZCARD', P .. 'order:' .. name) == 0 and redis.call('HGET', P .. 'pool:' .. name, 'persistent') ~= '1' then
-    redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name)
+    redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, P .. 'rs:' .. name)
     redis.call('SREM', P .. 'pools', name)
   end
   return seq
@@ -126,6 +128,38 @@ redis.call('PUBLISH', P .. 'ev:' .. name, '{"t":"d","s":' .. seq .. ',"id":' .. 
 return seq
 `
 
+/** ARGV: P, pool, id, token hash → 1, 0 when the member is not in that pool (the hash is not kept then). */
+const TOKEN = `${COMMON}
+local name, id = ARGV[2], ARGV[3]
+if not redis.call('ZSCORE', P .. 'order:' .. name, id) then return 0 end
+redis.call('HSET', P .. 'rs:' .. name, id, ARGV[4])
+return 1
+`
+
+/**
+ * ARGV: P, pool, id, token hash, node, received → {'ok', from, description, seq, snapshot} or
+ * {'unknown'}: the member's token is taken (single use) and it moves to \`node\`, when its process is alive.
+ */
+const CLAIM = `${COMMON}
+local name, id, node = ARGV[2], ARGV[3], ARGV[5]
+local rk = P .. 'rs:' .. name
+if redis.call('HGET', rk, id) ~= ARGV[4] then return { 'unknown' } end
+local loc = redis.call('HGET', P .. 'loc', id)
+if not loc then return { 'unknown' } end
+local from, pool = split(loc)
+if pool ~= name or from == node or redis.call('EXISTS', P .. 'alive:' .. from) == 0 then return { 'unknown' } end
+redis.call('HDEL', rk, id)
+redis.call('HSET', P .. 'loc', id, node .. ':' .. name)
+redis.call('SREM', P .. 'node:' .. from, id)
+redis.call('SADD', P .. 'node:' .. node, id)
+redis.call('SADD', P .. 'nodes', node)
+local desc = redis.call('HGET', P .. 'info:' .. name, id)
+local seq = redis.call('INCR', P .. 'seq')
+redis.call('PUBLISH', P .. 'ev:' .. name, '{"t":"j","s":' .. seq .. ',"id":' .. cjson.encode(id) .. ',"n":' .. cjson.encode(node) ..
+  ',"d":' .. desc .. ',"m":{"f":' .. cjson.encode(from) .. ',"r":' .. ARGV[6] .. '}}')
+return { 'ok', from, desc, seq, snapshot(name) }
+`
+
 /** ARGV: P, pool, maxMembers → seq, 0 when a pool by that name exists. */
 const CREATE = `${COMMON}
 local pk = P .. 'pool:' .. ARGV[2]
@@ -147,7 +181,7 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'order:' .. name, 0, -1)) do
     redis.call('SREM', P .. 'node:' .. node, id)
   end
 end
-redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name)
+redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, P .. 'rs:' .. name)
 redis.call('SREM', P .. 'pools', name)
 local seq = redis.call('INCR', P .. 'seq')
 redis.call('PUBLISH', P .. 'ev:' .. name, '{"t":"c","s":' .. seq .. '}')
@@ -222,6 +256,8 @@ export const SCRIPTS = Object.freeze({
   join: script('join', JOIN),
   leave: script('leave', LEAVE),
   describe: script('describe', DESCRIBE),
+  token: script('token', TOKEN),
+  claim: script('claim', CLAIM),
   create: script('create', CREATE),
   close: script('close', CLOSE),
   snapshot: script('snapshot', SNAPSHOT),

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { errors } from '../../errors'
 import type { MemberInfo } from '../adapter'
-import type { Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
-import { decodeHeartbeat, decodeJoinReply, decodeLocation, decodeNodeMessages, decodePoolEvent, decodeReaped, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
+import type { ClaimReply, Description, HeartbeatReply, JoinReply, NodeMessage, PoolSettings, Snapshot, Transport, TransportListener } from '../cluster/transport'
+import { decodeClaimReply, decodeHeartbeat, decodeJoinReply, decodeLocation, decodeNodeMessages, decodePoolEvent, decodeReaped, decodeSnapshot, descriptionJson, encodeNodeMessages } from './codec'
 import { RedisConnections, type ConnectionSettings } from './connection'
 import { SCRIPTS, runScript, type Script } from './scripts'
 
@@ -126,6 +126,14 @@ export class RedisTransport implements Transport {
 
   async describe (pool: string, id: string, description: Description): Promise<number> {
     return Number(await this.run(SCRIPTS.describe, pool, id, descriptionJson(description)))
+  }
+
+  async token (pool: string, id: string, tokenHash: string): Promise<unknown> {
+    return await this.run(SCRIPTS.token, pool, id, tokenHash)
+  }
+
+  async claim (pool: string, id: string, tokenHash: string, node: string, received: number): Promise<ClaimReply> {
+    return decodeClaimReply(await this.run(SCRIPTS.claim, pool, id, tokenHash, node, received), id, node)
   }
 
   async create (settings: PoolSettings): Promise<number> {
