@@ -12,6 +12,7 @@ export class TcpProxy {
   readonly #sockets = new Set<net.Socket>()
   #backends: number[] = []
   #next = 0
+  #port = 0
 
   private constructor (server: net.Server) {
     this.#server = server
@@ -23,11 +24,13 @@ export class TcpProxy {
     proxy.setBackends(backends)
     proxy.#server.listen(0, '127.0.0.1')
     await once(proxy.#server, 'listening')
+    proxy.#port = (proxy.#server.address() as net.AddressInfo).port
     return proxy
   }
 
+  /** The port it listens on (127.0.0.1). */
   get port (): number {
-    return (this.#server.address() as net.AddressInfo).port
+    return this.#port
   }
 
   /** From now on, new connections go to these ports (connections already made stay where they are). */
