@@ -69,6 +69,7 @@ whenAvailable(redisMissing(), 'browser: a rolling restart of two processes on Re
       proxy.setBackends([other.port])
       const logged = other.lines.length
       t.equal(await procs[i].stop(), 0, `process ${i} drained and exited with 0 on SIGTERM`)
+      const restarted = start() // meanwhile; it takes new connections once back in the balancer
       for (const [j, p] of pages.entries()) {
         if (!moved.includes(j)) continue
         // Its socket was closed with 1012 (the drain), then it came back through the balancer.
@@ -88,7 +89,7 @@ whenAvailable(redisMissing(), 'browser: a rolling restart of two processes on Re
         return `${msg}${result === undefined ? '' : ` (${result})`}${who}`
       })
       t.comment(`process ${1 - i} logged: ${told.join('; ') || 'no resume'}`)
-      procs[i] = await start()
+      procs[i] = await restarted
       proxy.setBackends(procs.map((p) => p.port))
       // Media on every pair, between the sessions the pages have now (new ones if they rejoined).
       await assertLiveMedia(t, pages, await currentIds(pages), 30_000, NAMES)
