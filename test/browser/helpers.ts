@@ -1,19 +1,19 @@
 // Shared set-up for the browser suite: Debian's Chromium through playwright-core, and a
 // real server on an ephemeral port.
 
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import type { Test } from 'tap'
-import rtcSignal, { type RtcSignalOptions } from '../../lib/index'
-import { registerAssets, registerDemo } from '../../lib/fastify/assets'
+import { FIXTURES, page, serve, type Server, type ServerOptions } from './app'
+
+export { FIXTURES, page, type Server, type ServerOptions }
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const ARTIFACTS = join(__dirname, '..', 'artifacts')
-export const FIXTURES = join(__dirname, 'fixtures')
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -55,63 +55,14 @@ export async function launch (t: Test, viewport = { width: 1000, height: 700 }):
   return context
 }
 
-export interface Server {
-  app: FastifyInstance
-  /** http://127.0.0.1:port */
-  origin: string
-  /** ws://127.0.0.1:port/rtc */
-  ws: string
-}
-
-export interface ServerOptions extends Partial<RtcSignalOptions> {
-  /** Extra routes (test pages), registered before listen. */
-  routes?: (app: FastifyInstance) => void
-  /** The port to listen on (default: any free one), e.g. to restart a server where it was. */
-  port?: number
-}
-
 /**
- * The demo's server set-up (as example/server.ts): public pools, `?name=` → description,
- * `describe` application events set the sender's description. Listens on 127.0.0.1 (`port`, default any).
+ * The demo's server set-up (app.ts `serve`) on a fresh Fastify, closed at the end of `t`.
+ * Listens on 127.0.0.1 (`port`, default any).
  */
 export async function startServer (t: Test, opts: ServerOptions = {}): Promise<Server> {
-  const { routes, port = 0, ...options } = opts
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(rtcSignal, {
-    prefix: '/rtc',
-    privatePools: false,
-    joinHook: async (request) => {
-      const name = (request.query as Record<string, unknown>).name
-      if (name === 'blocked') return false
-      return { description: { name: typeof name === 'string' ? name.slice(0, 40) : 'guest' } }
-    },
-    ...options
-  })
-  // Until lib/routes.ts serves the bundle and the demo itself, register them here.
-  await app.after()
-  if (!app.hasRoute({ method: 'GET', url: '/rtc/client.js' })) {
-    await app.register(async (child) => registerAssets(child, { demo: options.demo === true, prefix: '/rtc' }), { prefix: '/rtc' })
-  }
-  if (options.demo === true && !app.hasRoute({ method: 'GET', url: '/:pool' })) {
-    await app.register(async (child) => registerDemo(child, { base: '', prefix: '/rtc' }))
-  }
-  app.rtcPools.on('event', ({ endpoint, type, data }) => {
-    if (type === 'describe') app.rtcPools.describe(endpoint.id, data).catch(() => {})
-  })
-  app.get('/test/harness.js', async (_request, reply) => reply.type('text/javascript').send(readFileSync(join(FIXTURES, 'harness.js'))))
-  routes?.(app)
-  await app.listen({ port, host: '127.0.0.1' })
-  const address = app.server.address()
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  const origin = `http://127.0.0.1:${address.port}`
-  return { app, origin, ws: `ws://127.0.0.1:${address.port}/rtc` }
-}
-
-/** An HTML page that loads the given scripts in order. */
-export function page (...scripts: string[]): string {
-  return '<!doctype html><meta charset="utf-8"><title>test</title><body>' +
-    scripts.map((src) => `<script src="${src}"></script>`).join('') + '</body>'
+  return await serve(app, opts)
 }
 
 /**
