@@ -243,6 +243,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
         try {
           const seq = await this.transport.leave(pool, id)
           if (seq > 0) await this.applied(pool, seq)
+          // It moved to another process (a resume there) just before: its moved event, on its way, says so here.
+          if (seq < 0) return
         } catch (err) {
           this.log.warn({ err, pool, peer: id }, `rtc: could not remove a member in ${this.transport.name} (it is removed when ${this.transport.name} is back)`)
           publishAdapterError(this.node, 'leave', err)

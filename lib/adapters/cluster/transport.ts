@@ -116,7 +116,10 @@ export interface Transport {
   claim (pool: string, id: string, tokenHash: string, node: string, received: number): Promise<ClaimReply>
   /** Admits a member, atomically checking existence and the limit; `create` for a public server. */
   join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply>
-  /** Removes a member (from `pool`, or from whichever pool when null): seq of its event, 0 if absent. */
+  /**
+   * Removes a member of this process (from `pool`, or from whichever pool when null): seq of its
+   * event, 0 if absent, -1 if it is another process's now (it moved there: a resume).
+   */
   leave (pool: string | null, id: string): Promise<number>
   /** Seq of the describe event, 0 when the member is not in that pool. */
   describe (pool: string, id: string, description: Description): Promise<number>

@@ -38,7 +38,8 @@ end
 
 local function drop (id, only)
   local node = redis.call('HGET', nk, id)
-  if not node or (only and node ~= only) then return 0 end
+  if not node then return 0 end
+  if only and node ~= only then return -1 end
   local seq = nextseq()
   redis.call('HDEL', nk, id)
   redis.call('ZREM', ok, id)
@@ -79,7 +80,7 @@ event('j', seq, ',"id":' .. cjson.encode(id) .. ',"n":' .. cjson.encode(node) ..
 return { 'ok', created, seq, snapshot() }
 `
 
-/** ARGV: EV, id, node ('' for any) → seq of the leave event, 0 when the member was not there (or is another process's). */
+/** ARGV: EV, id, node ('' for any) → seq of the leave event, 0 when the member was not there, -1 when it is another process's. */
 const LEAVE = `${COMMON}
 if ARGV[3] == '' then return drop(ARGV[2], false) end
 return drop(ARGV[2], ARGV[3])

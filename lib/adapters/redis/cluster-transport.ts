@@ -269,7 +269,7 @@ export class RedisClusterTransport implements Transport {
   async leave (pool: string | null, id: string): Promise<number> {
     const members = nodeKeys(this.settings.prefix, this.node).members
     const name = pool ?? await this.open.hget(members, id)
-    const seq = name === null ? 0 : Number(await this.run(CLUSTER_SCRIPTS.leave, poolKeys(this.settings.prefix, name), id, ''))
+    const seq = name === null ? 0 : Number(await this.run(CLUSTER_SCRIPTS.leave, poolKeys(this.settings.prefix, name), id, this.node))
     await this.open.hdel(members, id)
     return seq
   }

@@ -57,11 +57,12 @@ local function split (loc)
   return string.sub(loc, 1, sep - 1), string.sub(loc, sep + 1)
 end
 
-local function drop (id, pool)
+local function drop (id, pool, only)
   local loc = redis.call('HGET', P .. 'loc', id)
   if not loc then return 0 end
   local node, name = split(loc)
   if pool and name ~= pool then return 0 end
+  if only and node ~= only then return -1 end
   redis.call('HDEL', P .. 'loc', id)
   redis.call('SREM', P .. 'node:' .. node, id)
   redis.call('ZREM', P .. 'order:' .. name, id)
@@ -112,10 +113,12 @@ redis.call('PUBLISH', P .. 'ev:' .. name,
 return { 'ok', created, seq, snapshot(name) }
 `
 
-/** ARGV: P, pool ('' for whichever it is in), id → seq of the leave event, 0 when the member was not there. */
+/**
+ * ARGV: P, pool ('' for whichever it is in), id, node → seq of the leave event, 0 when the member
+ * was not there, -1 when it is another process's now (it moved: a resume there).
+ */
 const LEAVE = `${COMMON}
-if ARGV[2] == '' then return drop(ARGV[3], false) end
-return drop(ARGV[3], ARGV[2])
+return drop(ARGV[3], ARGV[2] ~= '' and ARGV[2], ARGV[4])
 `
 
 /** ARGV: P, pool, id, description JSON → seq, 0 when the member is not in that pool. */
@@ -230,7 +233,7 @@ for _, node in ipairs(nodes) do
   if ARGV[2] or redis.call('EXISTS', P .. 'alive:' .. node) == 0 then
     local n = 0
     for _, id in ipairs(redis.call('SMEMBERS', P .. 'node:' .. node)) do
-      if drop(id, false) ~= 0 then n = n + 1 end
+      if drop(id, false, false) > 0 then n = n + 1 end
     end
     redis.call('DEL', P .. 'node:' .. node)
     redis.call('SREM', P .. 'nodes', node)

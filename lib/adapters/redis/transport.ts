@@ -34,6 +34,7 @@ export class RedisTransport implements Transport {
   private connections: RedisConnections | null = null
   private readonly prefix: string
   private readonly evPrefix: string
+  private node = ''
   private nodeChannel = ''
 
   constructor (private readonly settings: RedisTransportSettings) {
@@ -59,6 +60,7 @@ export class RedisTransport implements Transport {
   }
 
   async connect (node: string, log: FastifyBaseLogger, listener: TransportListener): Promise<void> {
+    this.node = node
     this.nodeChannel = `${this.prefix}to:${node}`
     const onMessage = (channel: string, message: string): void => {
       if (channel === this.nodeChannel) {
@@ -121,7 +123,7 @@ export class RedisTransport implements Transport {
   }
 
   async leave (pool: string | null, id: string): Promise<number> {
-    return Number(await this.run(SCRIPTS.leave, pool ?? '', id))
+    return Number(await this.run(SCRIPTS.leave, pool ?? '', id, this.node))
   }
 
   async describe (pool: string, id: string, description: Description): Promise<number> {

@@ -1,0 +1,219 @@
+// Resume with the Redis adapter (docs/protocol.md, "Resume after a blip"), shared by the standalone
+// (resume-redis.test.ts) and cluster mode (resume-redis-cluster.test.ts) runs: apps in this process
+// share one Redis. A suspended member resumes on its own process or on another one (it moves
+// there, with the frames its old process held), also when its process drains; its peers see
+// nothing. When the process it was on is gone, the resume fails and the peers get one rtc:close.
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import type { Adapter } from '../../lib/index'
+import { Client, listen } from '../helpers'
+import { ServerProcess, type ServerSettings } from './procs'
+
+/** Where the apps of one test meet: a redis-server, or a Redis Cluster; `prefix` is the test's own. */
+export interface ResumeBackend {
+  adapter: (prefix: string, ttl?: number) => Adapter
+  /** The same, for a ServerProcess. */
+  process: (prefix: string, ttl: number) => ServerSettings
+}
+
+export function resumeSuite (backend: () => ResumeBackend): void {
+  // A short drain: at teardown a resumable member is suspended and waits for a resume elsewhere until the deadline.
+  const opts = { privatePools: false, heartbeatInterval: 0, drain: { windowMs: 0, deadlineMs: 1000 } }
+  const apps = async (tt: Test, n: number, graceMs = 20_000) => {
+    const prefix = `resume-${randomUUID()}:`
+    const out = []
+    for (let i = 0; i < n; i++) out.push(await listen(tt, { ...opts, resume: { graceMs }, adapter: backend().adapter(prefix) }))
+    return { out, prefix }
+  }
+  /** A resumable member `a` on `on`, its peer `b` on `peer`. */
+  const pair = async (on: { url: string }, peer: { url: string }) => {
+    const b = await Client.open(`${peer.url}/rtc`)
+    await b.join('p')
+    const a = await Client.open(`${on.url}/rtc`)
+    a.send('rtc:join', { pool: 'p', resume: true })
+    const joined = await a.expect('rtc:joined')
+    a.id = joined.client_id
+    await b.expect('rtc:peer')
+    return { a, b, token: joined.resume.token as string }
+  }
+  const cut = (c: Client): void => { (c.ws as unknown as { _socket: Socket })._socket.destroy() }
+
+  t.test('frames relayed from another process while suspended are held and replayed on resume; the peer sees nothing', async (tt) => {
+    const { out: [one, two] } = await apps(tt, 2)
+    const { a, b, token } = await pair(one, two)
+    const suspended = one.app.rtcPools.once('suspend')
+    cut(a)
+    await suspended
+    tt.match((await one.app.rtcPools.get('p'))?.members.find((m) => m.id === a.id), { state: 'suspended' })
+    for (let i = 0; i < 5; i++) b.send('rtc:candidate', { for: a.id, candidate: { i } })
+    tt.same(await b.sync(), [], 'relayed without a refusal, and no rtc:close')
+    const c = await Client.open(`${one.url}/rtc`)
+    c.send('rtc:resume', { token, received: 0 })
+    tt.equal((await c.expect('rtc:resumed')).client_id, a.id)
+    for (let i = 0; i < 5; i++) tt.same(await c.expect('rtc:candidate'), { from: b.id, candidate: { i } })
+    c.send('rtc:candidate', { for: b.id, candidate: { back: true } })
+    tt.same(await b.expect('rtc:candidate'), { from: a.id, candidate: { back: true } }, 'live again, both ways')
+    tt.same(await c.sync(), [])
+  })
+
+  t.test('a resume on another process: the member moves there with the frames held for it, exactly once and in order; nobody sees it', async (tt) => {
+    const { out: [one, two, three] } = await apps(tt, 3)
+    const { a, b, token } = await pair(one, two)
+    const d = await Client.open(`${one.url}/rtc`) // a peer on the member's own process
+    await d.join('p')
+    await a.expect('rtc:peer')
+    await b.expect('rtc:peer')
+    const leaves: string[] = []
+    for (const { app } of [one, two, three]) app.rtcPools.on('leave', ({ endpoint }) => leaves.push(endpoint.id))
+    const suspended = one.app.rtcPools.once('suspend')
+    cut(a)
+    await suspended
+    for (let i = 0; i < 3; i++) {
+      b.send('rtc:candidate', { for: a.id, candidate: { from: 'b', i } })
+      d.send('rtc:candidate', { for: a.id, candidate: { from: 'd', i } })
+    }
+    tt.same(await b.sync(), [])
+    tt.same(await d.sync(), [])
+    const resumedOnThree = three.app.rtcPools.once('resume')
+    const c = await Client.open(`${three.url}/rtc`)
+    c.send('rtc:resume', { token, received: 1 }) // it had d's rtc:peer
+    const resumed = await c.expect('rtc:resumed')
+    tt.match(resumed, { client_id: a.id, pool: 'p' })
+    tt.not(resumed.token, token, 'a new token')
+    tt.equal((await resumedOnThree).id, a.id, 'the resume event fires where it resumed')
+    const got: Record<string, number[]> = { b: [], d: [] }
+    for (let i = 0; i < 6; i++) {
+      const { candidate } = await c.expect('rtc:candidate')
+      got[candidate.from].push(candidate.i)
+    }
+    tt.same(got, { b: [0, 1, 2], d: [0, 1, 2] }, 'every held frame once, each sender in order')
+    // Live on three: both ways, with the peer on one and on two.
+    b.send('rtc:candidate', { for: a.id, candidate: { after: 'b' } })
+    d.send('rtc:candidate', { for: a.id, candidate: { after: 'd' } })
+    const after = [await c.expect('rtc:candidate'), await c.expect('rtc:candidate')]
+    tt.same(after.map((m) => m.candidate.after).sort(), ['b', 'd'])
+    c.send('rtc:candidate', { for: b.id, candidate: { back: 1 } })
+    c.send('rtc:candidate', { for: d.id, candidate: { back: 2 } })
+    tt.same(await b.expect('rtc:candidate'), { from: a.id, candidate: { back: 1 } })
+    tt.same(await d.expect('rtc:candidate'), { from: a.id, candidate: { back: 2 } })
+    tt.same(await b.sync(), [], 'no rtc:close, no rtc:peer')
+    tt.same(await d.sync(), [], 'no rtc:close, no rtc:peer')
+    tt.same(await c.sync(), [])
+    tt.same(leaves, [], 'no leave event anywhere')
+    const info = await two.app.rtcPools.get('p')
+    tt.equal(info?.members.find((m) => m.id === a.id)?.node, three.app.rtcPools.node, 'the cluster has it on three')
+    tt.equal(info?.members.length, 3)
+    tt.notOk((await one.app.rtcPools.get('p'))?.members.some((m) => m.state === 'suspended'), 'nothing left suspended on one')
+    // The new token works again (on one, the process it left).
+    const resumedOnOne = one.app.rtcPools.once('resume')
+    cut(c)
+    const c2 = await Client.open(`${one.url}/rtc`)
+    c2.send('rtc:resume', { token: resumed.token, received: 1 + 6 + 2 + 1 }) // d's rtc:peer, 6 held, 2 live, the probe's error
+    tt.equal((await c2.expect('rtc:resumed')).client_id, a.id)
+    await resumedOnOne
+    tt.same(await c2.sync(), [], 'nothing to replay')
+    b.send('rtc:candidate', { for: a.id, candidate: { last: true } })
+    tt.same(await c2.expect('rtc:candidate'), { from: b.id, candidate: { last: true } })
+  })
+
+  t.test('a token is single use across processes, and a wrong or missing one names nobody', async (tt) => {
+    const { out: [one, two] } = await apps(tt, 2)
+    const { a, b, token } = await pair(one, two)
+    const suspended = one.app.rtcPools.once('suspend')
+    cut(a)
+    await suspended
+    const forged = `${'A'.repeat(43)}.${token.split('.')[1]}`
+    for (const bad of [forged, 'garbage', `x.${Buffer.from(JSON.stringify(['p', b.id])).toString('base64url')}`]) {
+      const x = await Client.open(`${two.url}/rtc`)
+      x.send('rtc:resume', { token: bad, received: 0 })
+      tt.match(await x.next(), { type: 'rtc:error', data: { reason: 'resume-failed' } }, bad.slice(0, 12))
+      x.send('rtc:join', { pool: 'p' })
+      tt.not((await x.expect('rtc:joined')).client_id, a.id, 'the connection goes on with its own id')
+      await b.expect('rtc:peer')
+      x.close()
+      await b.expect('rtc:close')
+    }
+    const c = await Client.open(`${two.url}/rtc`)
+    c.send('rtc:resume', { token, received: 0 })
+    tt.equal((await c.expect('rtc:resumed')).client_id, a.id)
+    const again = await Client.open(`${one.url}/rtc`)
+    again.send('rtc:resume', { token, received: 0 })
+    tt.match(await again.next(), { type: 'rtc:error', data: { reason: 'resume-failed' } }, 'used once already')
+    tt.same(await b.sync(), [])
+  })
+
+  t.test('a drained process hands its suspended members over: they resume elsewhere, close() returns once they have', async (tt) => {
+    const prefix = `resume-${randomUUID()}:`
+    const one = await listen(tt, { ...opts, drain: {}, resume: {}, adapter: backend().adapter(prefix) })
+    const two = await listen(tt, { ...opts, resume: {}, adapter: backend().adapter(prefix) })
+    const { a, b, token } = await pair(one, two)
+    b.send('rtc:candidate', { for: a.id, candidate: { before: true } })
+    await a.expect('rtc:candidate')
+    const closing = one.app.close()
+    const { code } = await a.closed
+    tt.equal(code, 1012, 'service restart')
+    for (let i = 0; i < 3; i++) b.send('rtc:candidate', { for: a.id, candidate: { i } })
+    tt.same(await b.sync(), [])
+    const c = await Client.open(`${two.url}/rtc`)
+    c.send('rtc:resume', { token, received: 1 })
+    tt.equal((await c.expect('rtc:resumed')).client_id, a.id)
+    for (let i = 0; i < 3; i++) tt.same(await c.expect('rtc:candidate'), { from: b.id, candidate: { i } })
+    await closing
+    tt.same(await b.sync(), [], 'the peer saw nothing of the restart')
+    tt.same((await two.app.rtcPools.get('p'))?.members.map((m) => m.node), [two.app.rtcPools.node, two.app.rtcPools.node])
+  })
+
+  t.test('a resume asking for frames no longer held is resume-failed; the member leaves (one rtc:close) and the connection goes on', async (tt) => {
+    const { out: [one, two] } = await apps(tt, 2)
+    const { a, b, token } = await pair(one, two)
+    const suspended = one.app.rtcPools.once('suspend')
+    cut(a)
+    await suspended
+    const c = await Client.open(`${two.url}/rtc`)
+    c.send('rtc:resume', { token, received: 5 }) // more than it was ever sent
+    tt.match(await c.next(), { type: 'rtc:error', data: { reason: 'resume-failed' } })
+    tt.same(await b.expect('rtc:close'), { id: a.id, uid: a.id })
+    c.send('rtc:join', { pool: 'p' })
+    const joined = await c.expect('rtc:joined')
+    tt.not(joined.client_id, a.id)
+    tt.same(joined.peers, [b.id])
+    tt.same((await b.expect('rtc:peer')).id, joined.client_id)
+    tt.same(await b.sync(), [], 'exactly one rtc:close')
+  })
+
+  t.test('the process the member was on was SIGKILLed: resume-failed, never a silent gap; its peers get one rtc:close', async (tt) => {
+    const prefix = `resume-${randomUUID()}:`
+    const proc = await ServerProcess.start(backend().process(prefix, 1500))
+    tt.teardown(() => proc.kill())
+    const two = await listen(tt, { ...opts, resume: {}, adapter: backend().adapter(prefix, 1500) })
+    const { a, b, token } = await pair(proc, two)
+    await proc.kill()
+    cut(a)
+    const c = await Client.open(`${two.url}/rtc`)
+    c.send('rtc:resume', { token, received: 0 })
+    tt.match(await c.next(10_000), { type: 'rtc:error', data: { reason: 'resume-failed' } }, 'its frames cannot be known')
+    tt.same(await b.expect('rtc:close', 15_000), { id: a.id, uid: a.id }, 'reaped once its liveness expired')
+    tt.same(await b.sync(), [], 'exactly one')
+  })
+
+  t.test('a resume on another process is asked of the join hook again, which may refuse it', async (tt) => {
+    const prefix = `resume-${randomUUID()}:`
+    const one = await listen(tt, { ...opts, resume: {}, adapter: backend().adapter(prefix) })
+    const two = await listen(tt, {
+      ...opts,
+      resume: {},
+      adapter: backend().adapter(prefix),
+      joinHook: (request) => (request.query as { deny?: string }).deny === undefined
+    })
+    const { a, b, token } = await pair(one, two)
+    const suspended = one.app.rtcPools.once('suspend')
+    cut(a)
+    await suspended
+    const c = await Client.open(`${two.url}/rtc?deny=1`)
+    c.send('rtc:resume', { token, received: 0 })
+    tt.match(await c.next(), { type: 'rtc:error', data: { reason: 'join-denied' } })
+    tt.same(await b.expect('rtc:close'), { id: a.id, uid: a.id }, 'refused: it leaves')
+    tt.same(await b.sync(), [])
+  })
+}
