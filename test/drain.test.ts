@@ -3,6 +3,8 @@ import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import { Registry } from 'prom-client'
 import WebSocket from 'ws'
+import Fastify from 'fastify'
+import rtcSignal from '../lib/index'
 import { Client, listen, type Message } from './helpers'
 
 // Drain on fastify.close(): 1012 after the queued frames for resumable members (suspended), 1001
@@ -68,4 +70,22 @@ test('drain.deadlineMs: fastify.close() goes on when a socket never finishes its
   t.same(app.rtcPools.stats(), { connections: 0, pools: 0 }, 'the stuck socket was terminated at the deadline')
   ;(stuck.ws as unknown as { _socket: Socket })._socket.resume()
   await stuck.closed
+})
+
+test('drain.deadlineMs must leave a second of Fastify\'s pluginTimeout, which bounds app.close()\'s hooks too', async (t) => {
+  const tight = Fastify({ pluginTimeout: 5000 })
+  t.teardown(() => tight.close())
+  await t.rejects(async () => {
+    await tight.register(rtcSignal, { privatePools: false }) // the default deadline, 8 s
+    await tight.ready()
+  }, { code: 'FST_RTC_INVALID_OPTION', message: /drain\.deadlineMs.*pluginTimeout \(5000 ms\)/ })
+  const fits = Fastify({ pluginTimeout: 5000 })
+  t.teardown(() => fits.close())
+  await fits.register(rtcSignal, { privatePools: false, drain: { deadlineMs: 4000 } })
+  await fits.ready()
+  const unbounded = Fastify({ pluginTimeout: 0 })
+  t.teardown(() => unbounded.close())
+  await unbounded.register(rtcSignal, { privatePools: false, drain: { deadlineMs: 60_000 } })
+  await unbounded.ready()
+  t.pass('no pluginTimeout, any deadline')
 })
