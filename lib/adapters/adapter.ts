@@ -86,6 +86,8 @@ export interface Adapter {
    * resume can land on any process: `claim` moves the member there and brings the frames its old
    * process held for it (the `handover`). Without them a member resumes only on its own process.
    */
+  /** A member of this process was suspended, or is not any more (resumed here): `pool()`/`pools()` report it on every process. Best effort. */
+  markSuspended? (pool: string, id: string, suspended: boolean): void
   /** A resumable member's current token, as its SHA-256 (the previous one dies). Best effort. */
   resumeToken? (pool: string, id: string, tokenHash: string): void
   /**

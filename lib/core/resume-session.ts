@@ -114,6 +114,7 @@ export async function resume (session: Session, host: ResumeHost, data: FrameDat
   host.handOver()
   owner.adopt(socket, request)
   found.resumed(clock)
+  ctx.adapter.markSuspended?.(pool, member.id, false)
   resumed(host, member, found, pool, frames, publish)
 }
 

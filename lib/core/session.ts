@@ -235,6 +235,7 @@ export class Session implements Connection {
     this.#clearJoinTimer()
     endpoint.release()
     cluster.suspend(this)
+    this.#ctx.adapter.markSuspended?.(pool, endpoint.id, true)
     const expire = (): void => { this.end('resume-expired').catch((err: unknown) => this.#ctx.log.error({ err }, 'rtc: leave failed')) }
     resumable.suspend(clock, expire, expire)
     this.#log.info({ peer: endpoint.id, pool }, 'rtc: suspended')

@@ -75,6 +75,9 @@ export function resumeSuite (backend: () => ResumeBackend): void {
     }
     tt.same(await b.sync(), [])
     tt.same(await d.sync(), [])
+    for (const { app } of [one, two, three]) {
+      tt.match((await app.rtcPools.get('p'))?.members.find((m) => m.id === a.id), { state: 'suspended' }, 'suspended, as every process sees it')
+    }
     const resumedOnThree = three.app.rtcPools.once('resume')
     const c = await Client.open(`${three.url}/rtc`)
     c.send('rtc:resume', { token, received: 1 }) // it had d's rtc:peer
@@ -101,6 +104,9 @@ export function resumeSuite (backend: () => ResumeBackend): void {
     tt.same(await d.sync(), [], 'no rtc:close, no rtc:peer')
     tt.same(await c.sync(), [])
     tt.same(leaves, [], 'no leave event anywhere')
+    for (const { app } of [one, two, three]) {
+      tt.match((await app.rtcPools.list())[0].members.find((m) => m.id === a.id), { state: 'connected' }, 'connected again, everywhere')
+    }
     const info = await two.app.rtcPools.get('p')
     tt.equal(info?.members.find((m) => m.id === a.id)?.node, three.app.rtcPools.node, 'the cluster has it on three')
     tt.equal(info?.members.length, 3)

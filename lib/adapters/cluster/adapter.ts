@@ -311,6 +311,13 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     })
   }
 
+  markSuspended (pool: string, id: string, suspended: boolean): void {
+    if (!this.usable) return
+    this.transport.markSuspended(pool, id, this.node, suspended).catch((err: unknown) => {
+      this.log.debug({ err, pool, peer: id }, `rtc: could not mark a member suspended in ${this.transport.name}`)
+    })
+  }
+
   async claim (pool: string, id: string, tokenHash: string, received: number): Promise<ClaimResult> {
     const unknown: ClaimResult = { ok: false, result: 'unknown-token' }
     if (!this.usable) return unknown
@@ -362,16 +369,21 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   async pool (name: string): Promise<PoolInfo | null> {
     this.assertUsable()
     const { snapshot } = await this.transport.snapshot(name)
-    return snapshot === null ? null : toInfo(snapshot)
+    return snapshot === null ? null : await this.toInfo(snapshot)
   }
 
   async pools (): Promise<PoolInfo[]> {
     this.assertUsable()
-    const infos = (await this.transport.list()).map(toInfo)
+    const infos = await Promise.all((await this.transport.list()).map((s) => this.toInfo(s)))
     return infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
-}
 
-function toInfo (snapshot: Snapshot): PoolInfo {
-  return { ...snapshot.settings, members: snapshot.members.map(({ id, description, node }) => ({ id, description, node })) }
+  /** A pool as the backend holds it, with its suspended members marked (wherever they are). */
+  private async toInfo (snapshot: Snapshot): Promise<PoolInfo> {
+    const suspended = new Set(await this.transport.suspendedIn(snapshot.settings.name))
+    return {
+      ...snapshot.settings,
+      members: snapshot.members.map(({ id, description, node }) => ({ id, description, node, state: suspended.has(id) ? 'suspended' : 'connected' }))
+    }
+  }
 }

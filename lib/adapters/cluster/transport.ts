@@ -114,6 +114,10 @@ export interface Transport {
    * a moved join event carrying `received`.
    */
   claim (pool: string, id: string, tokenHash: string, node: string, received: number): Promise<ClaimReply>
+  /** Marks a member of this process suspended (waiting for a resume) or not, for `get()`/`list()` on every process. */
+  markSuspended (pool: string, id: string, node: string, suspended: boolean): Promise<unknown>
+  /** The ids of a pool's suspended members. */
+  suspendedIn (pool: string): Promise<string[]>
   /** Admits a member, atomically checking existence and the limit; `create` for a public server. */
   join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply>
   /**

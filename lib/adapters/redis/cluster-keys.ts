@@ -1,6 +1,6 @@
 /*
  * Key and channel names of the Redis adapter in cluster mode. Everything of one pool carries the
- * pool's hash tag, so it lives in one slot: `P{T}pool`, `P{T}order`, `P{T}info`, `P{T}node`, `P{T}rs`, its
+ * pool's hash tag, so it lives in one slot: `P{T}pool`, `P{T}order`, `P{T}info`, `P{T}node`, `P{T}rs`, `P{T}sus`, its
  * events on the shard channel `P{T}ev` and frames for its members on process N on `P{T}to:N`.
  * Each process's own keys carry `{~node:N}`; the registry of processes is `P{~nodes}`.
  */
@@ -14,8 +14,8 @@ export function poolTag (name: string): string {
 }
 
 export interface PoolKeys {
-  /** The script keys: pool, order, info, node, resume tokens (cluster-scripts.ts). */
-  keys: [string, string, string, string, string]
+  /** The script keys: pool, order, info, node, resume tokens, suspended members (cluster-scripts.ts). */
+  keys: [string, string, string, string, string, string]
   /** The pool's event channel. */
   ev: string
   /** Prefix of the channels of frames for its members on one process (append the process id). */
@@ -24,7 +24,7 @@ export interface PoolKeys {
 
 export function poolKeys (prefix: string, pool: string): PoolKeys {
   const base = `${prefix}{${poolTag(pool)}}`
-  return { keys: [`${base}pool`, `${base}order`, `${base}info`, `${base}node`, `${base}rs`], ev: `${base}ev`, to: `${base}to:` }
+  return { keys: [`${base}pool`, `${base}order`, `${base}info`, `${base}node`, `${base}rs`, `${base}sus`], ev: `${base}ev`, to: `${base}to:` }
 }
 
 export interface NodeKeys {

@@ -12,6 +12,7 @@ import { SNAPSHOT_LUA, script } from './scripts'
  *   KEYS[3] P..'{'..T..'}info'   hash  member id -> its description as JSON
  *   KEYS[4] P..'{'..T..'}node'   hash  member id -> the process it is connected to
  *   KEYS[5] P..'{'..T..'}rs'     hash  member id -> SHA-256 of its current resume token (resumable members only)
+ *   KEYS[6] P..'{'..T..'}sus'    set   ids of its members that are suspended (waiting for a resume)
  * ARGV[1] is the pool's event channel P..'{'..T..'}ev' (SPUBLISH: the shard channel lives in the
  * same slot). Events are those of the standalone scripts (codec.ts).
  *
@@ -19,7 +20,7 @@ import { SNAPSHOT_LUA, script } from './scripts'
  * grows, across failovers and when a pool is removed and made again (its hash is deleted with it).
  */
 const COMMON = `${SNAPSHOT_LUA}
-local pk, ok, ik, nk, rk, EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1]
+local pk, ok, ik, nk, rk, sk, EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1]
 
 local function current ()
   return tonumber(redis.call('HGET', pk, 'seq') or '0')
@@ -45,9 +46,10 @@ local function drop (id, only)
   redis.call('ZREM', ok, id)
   redis.call('HDEL', ik, id)
   redis.call('HDEL', rk, id)
+  redis.call('SREM', sk, id)
   event('l', seq, ',"id":' .. cjson.encode(id))
   if redis.call('ZCARD', ok) == 0 and redis.call('HGET', pk, 'persistent') ~= '1' then
-    redis.call('DEL', pk, ok, ik, nk, rk)
+    redis.call('DEL', pk, ok, ik, nk, rk, sk)
   end
   return seq
 end
@@ -103,6 +105,13 @@ redis.call('HSET', rk, ARGV[2], ARGV[3])
 return 1
 `
 
+/** ARGV: EV, id, node, '1' (suspended) or '0' → 1, 0 when the member is not that process's. */
+const SUSPENDED = `${COMMON}
+if redis.call('HGET', nk, ARGV[2]) ~= ARGV[3] then return 0 end
+if ARGV[4] == '1' then redis.call('SADD', sk, ARGV[2]) else redis.call('SREM', sk, ARGV[2]) end
+return 1
+`
+
 /**
  * ARGV: EV, id, token hash, node, received → {'ok', from, description, seq, snapshot} or
  * {'unknown'}: the member's token is taken (single use) and it moves to \`node\`. The old
@@ -114,6 +123,7 @@ if redis.call('HGET', rk, id) ~= ARGV[3] then return { 'unknown' } end
 local from = redis.call('HGET', nk, id)
 if not from or from == node then return { 'unknown' } end
 redis.call('HDEL', rk, id)
+redis.call('SREM', sk, id)
 redis.call('HSET', nk, id, node)
 local desc = redis.call('HGET', ik, id)
 local seq = nextseq()
@@ -139,7 +149,7 @@ for i = 1, #all, 2 do
   out[#out + 1] = all[i]
   out[#out + 1] = all[i + 1]
 end
-redis.call('DEL', pk, ok, ik, nk, rk)
+redis.call('DEL', pk, ok, ik, nk, rk, sk)
 event('c', seq, '')
 return out
 `
@@ -155,6 +165,7 @@ export const CLUSTER_SCRIPTS = Object.freeze({
   describe: script('cluster-describe', DESCRIBE),
   token: script('cluster-token', TOKEN),
   claim: script('cluster-claim', CLAIM),
+  suspended: script('cluster-suspended', SUSPENDED),
   create: script('cluster-create', CREATE),
   close: script('cluster-close', CLOSE),
   snapshot: script('cluster-snapshot', SNAPSHOT)

@@ -295,6 +295,14 @@ export class RedisClusterTransport implements Transport {
     return reply
   }
 
+  async markSuspended (pool: string, id: string, node: string, suspended: boolean): Promise<unknown> {
+    return await this.run(CLUSTER_SCRIPTS.suspended, poolKeys(this.settings.prefix, pool), id, node, suspended ? '1' : '0')
+  }
+
+  async suspendedIn (pool: string): Promise<string[]> {
+    return await this.open.smembers(poolKeys(this.settings.prefix, pool).keys[5])
+  }
+
   async create (settings: PoolSettings): Promise<number> {
     return Number(await this.run(CLUSTER_SCRIPTS.create, poolKeys(this.settings.prefix, settings.name), settings.name, settings.maxMembers))
   }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
  *   P..'order:'..name   zset  member id -> seq of its join (join order)
  *   P..'info:'..name    hash  member id -> its description as JSON
  *   P..'rs:'..name      hash  member id -> SHA-256 of its current resume token (resumable members only)
+ *   P..'sus:'..name     set   ids of its members that are suspended (waiting for a resume)
  *   P..'loc'            hash  member id -> node..':'..pool (node ids are UUIDs, so the first ':' splits)
  *   P..'node:'..node    set   ids of the members connected to that process (for reaping it)
  *   P..'nodes'          set   processes that have announced themselves
@@ -68,10 +69,11 @@ local function drop (id, pool, only)
   redis.call('ZREM', P .. 'order:' .. name, id)
   redis.call('HDEL', P .. 'info:' .. name, id)
   redis.call('HDEL', P .. 'rs:' .. name, id)
+  redis.call('SREM', P .. 'sus:' .. name, id)
   local seq = redis.call('INCR', P .. 'seq')
   redis.call('PUBLISH', P .. 'ev:' .. name, '{"t":"l","s":' .. seq .. ',"id":' .. cjson.encode(id) .. '}')
   if redis.call('ZCARD', P .. 'order:' .. name) == 0 and redis.call('HGET', P .. 'pool:' .. name, 'persistent') ~= '1' then
-    redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, P .. 'rs:' .. name)
+    redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, P .. 'rs:' .. name, P .. 'sus:' .. name)
     redis.call('SREM', P .. 'pools', name)
   end
   return seq
@@ -139,6 +141,14 @@ redis.call('HSET', P .. 'rs:' .. name, id, ARGV[4])
 return 1
 `
 
+/** ARGV: P, pool, id, node, '1' (suspended) or '0' → 1, 0 when the member is not that process's in that pool. */
+const SUSPENDED = `${COMMON}
+local name, id = ARGV[2], ARGV[3]
+if redis.call('HGET', P .. 'loc', id) ~= ARGV[4] .. ':' .. name then return 0 end
+if ARGV[5] == '1' then redis.call('SADD', P .. 'sus:' .. name, id) else redis.call('SREM', P .. 'sus:' .. name, id) end
+return 1
+`
+
 /**
  * ARGV: P, pool, id, token hash, node, received → {'ok', from, description, seq, snapshot} or
  * {'unknown'}: the member's token is taken (single use) and it moves to \`node\`, when its process is alive.
@@ -152,6 +162,7 @@ if not loc then return { 'unknown' } end
 local from, pool = split(loc)
 if pool ~= name or from == node or redis.call('EXISTS', P .. 'alive:' .. from) == 0 then return { 'unknown' } end
 redis.call('HDEL', rk, id)
+redis.call('SREM', P .. 'sus:' .. name, id)
 redis.call('HSET', P .. 'loc', id, node .. ':' .. name)
 redis.call('SREM', P .. 'node:' .. from, id)
 redis.call('SADD', P .. 'node:' .. node, id)
@@ -184,7 +195,7 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'order:' .. name, 0, -1)) do
     redis.call('SREM', P .. 'node:' .. node, id)
   end
 end
-redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, P .. 'rs:' .. name)
+redis.call('DEL', P .. 'pool:' .. name, P .. 'order:' .. name, P .. 'info:' .. name, P .. 'rs:' .. name, P .. 'sus:' .. name)
 redis.call('SREM', P .. 'pools', name)
 local seq = redis.call('INCR', P .. 'seq')
 redis.call('PUBLISH', P .. 'ev:' .. name, '{"t":"c","s":' .. seq .. '}')
@@ -261,6 +272,7 @@ export const SCRIPTS = Object.freeze({
   describe: script('describe', DESCRIBE),
   token: script('token', TOKEN),
   claim: script('claim', CLAIM),
+  suspended: script('suspended', SUSPENDED),
   create: script('create', CREATE),
   close: script('close', CLOSE),
   snapshot: script('snapshot', SNAPSHOT),

@@ -138,6 +138,14 @@ export class RedisTransport implements Transport {
     return decodeClaimReply(await this.run(SCRIPTS.claim, pool, id, tokenHash, node, received), id, node)
   }
 
+  async markSuspended (pool: string, id: string, node: string, suspended: boolean): Promise<unknown> {
+    return await this.run(SCRIPTS.suspended, pool, id, node, suspended ? '1' : '0')
+  }
+
+  async suspendedIn (pool: string): Promise<string[]> {
+    return await this.open.cmd.smembers(`${this.prefix}sus:${pool}`)
+  }
+
   async create (settings: PoolSettings): Promise<number> {
     return Number(await this.run(SCRIPTS.create, settings.name, settings.maxMembers))
   }
