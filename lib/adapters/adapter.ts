@@ -30,6 +30,11 @@ export interface AdapterHost {
   applyClose (pool: string): void
   /** Writes a serialized frame to a local endpoint (relay from another process). */
   deliver (targetId: string, text: string): void
+  /**
+   * Writes a frame that a member's old process passed on (a move: lib/adapters/cluster/handovers.ts):
+   * while the member is being taken over here it goes before the frames sent straight here.
+   */
+  deliverForwarded (targetId: string, text: string): void
   /** Disconnects a local endpoint (kick from another process). */
   kickLocal (targetId: string, reason: string): void
   /**

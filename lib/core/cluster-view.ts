@@ -309,6 +309,12 @@ export class ClusterView implements AdapterHost {
     }
   }
 
+  deliverForwarded (targetId: string, text: string): void {
+    const resumable = this.endpoint(targetId)?.resumable
+    if (resumable?.fenced === true) resumable.recordForwarded(text)
+    else this.deliver(targetId, text)
+  }
+
   kickLocal (targetId: string, reason: string): void {
     (this.#connections.get(targetId) ?? this.#suspended.get(targetId))?.drop('kicked', CLOSE_CODES.policy, reason)
   }

@@ -159,6 +159,7 @@ async function resumeElsewhere (session: Session, host: ResumeHost, token: strin
   let refusal: Parameters<Refuse> | null = null
   if (claim.ok && endpoint.pool === pool) {
     resumable.prepend(claim)
+    resumable.unfence()
     let allowed: string | null = null
     await host.admission.run(async () => { allowed = await host.admission.askHook(pool, RESUME, endpoint, (...args) => { refusal = args }) })
     if (allowed === null) result = 'denied'

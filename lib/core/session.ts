@@ -303,6 +303,7 @@ export class Session implements Connection {
     cluster.remove(endpoint.id)
     endpoint.rename(id)
     resumable.count()
+    resumable.fence()
     endpoint.setResumable(resumable)
     endpoint.release()
     this.#suspended = true
@@ -366,6 +367,7 @@ export class Session implements Connection {
     this.#ctx.cluster.remove(endpoint.id)
     endpoint.detach()
     this.#log.info({ peer: endpoint.id, pool, handedOver: held?.frames.length ?? null }, 'rtc: resumed on another process')
+    if (channels.resume.hasSubscribers) channels.resume.publish({ node: this.#ctx.cluster.node, event: 'handover', peer: endpoint.id, pool, result: null, replayed: held?.frames.length ?? -1 })
     return held
   }
 
