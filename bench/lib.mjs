@@ -36,7 +36,7 @@ export function waitFor (test, ms, what) {
 /**
  * Starts `bench/servers/KIND.mjs` in its own process (with --expose-gc) and
  * returns its WebSocket URL, `stats({ gc })` (the server's own cpuUsage and
- * memoryUsage, over IPC), `profile(label)` (starts a CPU profile of the
+ * memoryUsage, over IPC), `command(cmd, args)`, `profile(label)` (starts a CPU profile of the
  * server when `profileDir` is set; call the returned function to write it) and `stop()`.
  */
 export async function startServer (kind, { options = {}, profileDir = null } = {}) {
@@ -63,6 +63,8 @@ export async function startServer (kind, { options = {}, profileDir = null } = {
     pid: child.pid,
     url: `ws://127.0.0.1:${port}${route}`,
     stats: ({ gc = false } = {}) => request('stats', { gc }),
+    /** Any other command the server answers (servers/plugin.mjs: `until-suspended`). */
+    command: request,
     async profile (label) {
       if (!profileDir) return async () => {}
       mkdirSync(profileDir, { recursive: true })
@@ -181,7 +183,7 @@ const TEXT = { binary: false }
 /** One ssp-v2 client: joins a pool and records everything the server tells it. */
 export class Member {
   constructor (ws, index, pool) {
-    Object.assign(this, { ws, index, pool, id: null, peers: null, announced: [], closes: new Map(), errors: [], joinedAt: 0 })
+    Object.assign(this, { ws, index, pool, id: null, peers: null, resume: null, announced: [], closes: new Map(), errors: [], joinedAt: 0 })
     this.relay = null // set by Relay: relayed frames go there
     ws.on('message', (data) => this.onMessage(data))
     ws.on('error', (err) => this.errors.push(`socket: ${err.message}`))
@@ -193,8 +195,9 @@ export class Member {
     return new Member(ws, index, pool)
   }
 
-  join () {
-    this.ws.send(JSON.stringify({ type: 'rtc:join', data: { pool: this.pool } }))
+  /** With `resume`, asks to be resumable: `this.resume` is then `{ token, graceMs }`. */
+  join ({ resume = false } = {}) {
+    this.ws.send(JSON.stringify({ type: 'rtc:join', data: resume ? { pool: this.pool, resume: true } : { pool: this.pool } }))
     return new Promise((resolve, reject) => { this.onJoined = { resolve, reject } })
   }
 
@@ -210,6 +213,7 @@ export class Member {
       case 'rtc:joined':
         this.id = data.client_id
         this.peers = data.peers
+        this.resume = data.resume ?? null
         this.joinedAt = performance.now()
         return this.onJoined?.resolve(this)
       case 'rtc:peer': return this.announced.push(data.id)
@@ -230,8 +234,8 @@ export class Member {
   }
 }
 
-/** Connects and joins `count` members (member i joins `poolOf(i)`; none with `join: false`), at most `concurrency` in flight. */
-export async function joinMany (url, count, poolOf, { concurrency = 200, timeout = 180_000, first = 0, join = true } = {}) {
+/** Connects and joins `count` members (member i joins `poolOf(i)`; none with `join: false`; resumable with `resume`), at most `concurrency` in flight. */
+export async function joinMany (url, count, poolOf, { concurrency = 200, timeout = 180_000, first = 0, join = true, resume = false } = {}) {
   const members = new Array(count)
   let next = 0
   const worker = async () => {
@@ -239,7 +243,7 @@ export async function joinMany (url, count, poolOf, { concurrency = 200, timeout
       const i = next++
       const member = await Member.connect(url, first + i, poolOf(first + i))
       members[i] = member
-      if (join) await member.join()
+      if (join) await member.join({ resume })
     }
   }
   await withTimeout(Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker)), timeout, `${count} joins`)
@@ -417,7 +421,7 @@ export function errorTally (members) {
 export function percentiles (samples) {
   const sorted = Float64Array.from(samples).sort()
   const at = (q) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN
-  return { p50: at(0.5), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1] : NaN }
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1] : NaN }
 }
 
 export function cpuMs (before, after) {
