@@ -23,6 +23,7 @@
 //   held K   once the server reports A suspended, B sends K rtc:candidates to A, and B's answer to a probe
 //            says they were all read (held for A); then A opens a new socket: times from that moment.
 //            `suspended` is the time from the cut to the server's suspend event (its clock, same machine).
+// For reference, every run also times A's own join before the cut: new socket -> rtc:joined.
 // Checks in every run: after rtc:resumed A gets exactly the K candidates, in order, from B, and nothing more
 // before the answer to its own probe; B and C get nothing but their probes' answers (no rtc:close, no
 // rtc:peer). Failures are counted and printed.
@@ -70,7 +71,7 @@ for (const s of o.setups) if (!['memory', 'redis', 'cluster'].includes(s)) throw
 /** A client socket that keeps every message with its arrival time. */
 class Peer {
   constructor (ws) {
-    Object.assign(this, { ws, id: null, got: [], waiters: new Set() })
+    Object.assign(this, { ws, id: null, joinedAt: 0, got: [], waiters: new Set() })
     ws.on('message', (data) => {
       this.got.push({ at: performance.now(), msg: JSON.parse(data) })
       for (const w of this.waiters) w()
@@ -107,9 +108,10 @@ class Peer {
   async join (pool, resume = false) {
     const from = this.got.length
     this.send('rtc:join', resume ? { pool, resume: true } : { pool })
-    const { msg } = await this.until((m) => m.type === 'rtc:joined' || m.type === 'rtc:error', from, 'rtc:joined')
+    const { msg, at } = await this.until((m) => m.type === 'rtc:joined' || m.type === 'rtc:error', from, 'rtc:joined')
     if (msg.type !== 'rtc:joined') throw new Error(`join refused: ${msg.data.reason}`)
     this.id = msg.data.client_id
+    this.joinedAt = at
     return msg.data
   }
 
@@ -151,8 +153,10 @@ async function resumeOnce ({ at, observer, to }, k, pool) {
     await b.join(pool)
     const c = observer === null ? null : await open(observer)
     await c?.join(pool)
+    const joinStart = performance.now()
     const a = await open(at)
     const joined = await a.join(pool, true)
+    const join = a.joinedAt - joinStart
     if (joined.resume === undefined) throw new Error('rtc:joined has no resume offer')
     const isJoin = (m) => m.type === 'rtc:peer' && m.data.id === a.id
     await b.until(isJoin, 0, 'B told of A')
@@ -194,7 +198,7 @@ async function resumeOnce ({ at, observer, to }, k, pool) {
       const seen = peer.got.slice(from).map(({ msg }) => msg).filter((m) => !isProbeAnswer(m))
       if (seen.length > 0) problems.push(`${name} saw ${summary(seen)}`)
     }
-    return { suspended, resumed: answer.at - t0, last: last.at - t0, problems }
+    return { join, suspended, resumed: answer.at - t0, last: last.at - t0, problems }
   } finally {
     await Promise.all(opened.map((p) => p.end()))
   }
@@ -210,12 +214,13 @@ function summary (msgs) {
 /** Every kind of run, `o.runs` times, interleaved (so that a busy moment spreads over every kind). */
 async function timings (name, where) {
   const kinds = [null, ...o.held]
-  const rows = kinds.map((k) => ({ k, suspended: [], resumed: [], last: [], failures: [], runs: 0 }))
+  const rows = kinds.map((k) => ({ k, join: [], suspended: [], resumed: [], last: [], failures: [], runs: 0 }))
   for (let i = 0; i < o.runs && performance.now() < o.deadline; i++) {
     for (const row of rows) {
       row.runs++
       try {
         const r = await resumeOnce(where, row.k, `${name}-${i}-${row.k ?? 'now'}`)
+        row.join.push(r.join)
         if (r.suspended !== null) row.suspended.push(r.suspended)
         row.resumed.push(r.resumed)
         row.last.push(r.last)
@@ -302,10 +307,11 @@ async function main () {
       }
     }
     process.stdout.write(`\nResume timings (ms, median / p90 / max; ${load()}):\n` +
-      '  at once: cut and resume in the same tick, times from the cut; held K: K frames held while suspended, times from the new socket\n\n')
+      '  at once: cut and resume in the same tick, times from the cut; held K: K frames held while suspended, times from the new socket;\n' +
+      '  fresh join: the same member\'s join before the cut, new socket → rtc:joined (for reference)\n\n')
     process.stdout.write(table([
-      ['setup', 'run', 'runs', 'failed', 'cut → suspended', 'from', '→ rtc:resumed', '→ last replayed frame'],
-      ...rows.map((r) => [r.setup, r.k === null ? 'at once' : `held ${r.k}`, r.runs, r.failures.length, ms(r.suspended), r.k === null ? 'cut' : 'new socket', ms(r.resumed), r.k ? ms(r.last) : '-'])
+      ['setup', 'run', 'runs', 'failed', 'fresh join', 'cut → suspended', 'from', '→ rtc:resumed', '→ last replayed frame'],
+      ...rows.map((r) => [r.setup, r.k === null ? 'at once' : `held ${r.k}`, r.runs, r.failures.length, ms(r.join), ms(r.suspended), r.k === null ? 'cut' : 'new socket', ms(r.resumed), r.k ? ms(r.last) : '-'])
     ]) + '\n')
     const failures = rows.flatMap((r) => r.failures.map((f) => `${r.setup} ${r.k === null ? 'at once' : `held ${r.k}`} ${f}`))
     process.stdout.write(failures.length === 0 ? '\nchecks: OK (every replay exact and in order; the peers saw nothing)\n' : `\nchecks: ${failures.length} failed runs\n${failures.map((f) => `  ${f}\n`).join('')}`)
