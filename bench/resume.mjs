@@ -192,7 +192,7 @@ async function resumeOnce ({ at, observer, to }, k, pool) {
     const probe = await s.probe()
     const after = s.got.slice(answer.index + 1, probe.index).map(({ msg }) => msg)
     const exact = after.length === n && after.every((m, i) => m.type === 'rtc:candidate' && m.data.from === b.id && m.data.candidate.candidate === `k:${i}`)
-    if (!exact) problems.push(`A got ${after.length} frames (${summary(after)}) instead of k:0..k:${n - 1} from B`)
+    if (!exact) problems.push(`A got ${after.length} frames (${summary(after)}) instead of the ${n} held, in order, from B`)
     for (const [name, peer, from] of watched) {
       await peer.probe()
       const seen = peer.got.slice(from).map(({ msg }) => msg).filter((m) => !isProbeAnswer(m))
