@@ -43,10 +43,10 @@ export interface AdapterHost {
    */
   applyMove (pool: string, member: MemberInfo, seq?: number): void
   /**
-   * A member of this process moved to another (its resume there): it is let go here without a
-   * leave. Its frames after `received`, or null when they are not all kept (or it is not here).
+   * A member of this process moved to process `node` (its resume there): it is let go here without
+   * a leave. Its frames after `received`, or null when they are not all kept (or it is not here).
    */
-  handOver (id: string, received: number): Handover | null
+  handOver (id: string, received: number, node: string): Handover | null
 }
 
 /**

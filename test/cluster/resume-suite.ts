@@ -81,12 +81,14 @@ export function resumeSuite (backend: () => ResumeBackend): void {
       tt.match((await app.rtcPools.get('p'))?.members.find((m) => m.id === a.id), { state: 'suspended' }, 'suspended, as every process sees it')
     }
     const resumedOnThree = three.app.rtcPools.once('resume')
+    const movedFromOne = one.app.rtcPools.once('moved')
     const c = await Client.open(`${three.url}/rtc`)
     c.send('rtc:resume', { token, received: 1 }) // it had d's rtc:peer
     const resumed = await c.expect('rtc:resumed')
     tt.match(resumed, { client_id: a.id, pool: 'p' })
     tt.not(resumed.token, token, 'a new token')
     tt.equal((await resumedOnThree).id, a.id, 'the resume event fires where it resumed')
+    tt.match(await movedFromOne, { id: a.id, pool: 'p', node: three.app.rtcPools.node }, 'the moved event where it was')
     const got: Record<string, number[]> = { b: [], d: [] }
     for (let i = 0; i < 6; i++) {
       const { candidate } = await c.expect('rtc:candidate')

@@ -62,7 +62,7 @@ function applyMoved (ctx: ApplyContext, pool: string, member: MemberInfo, from: 
   if (from !== host.node) ctx.send(from, { type: 'fence', pool, target: member.id, node: host.node })
   if (ctx.joins.onEvent(pool, member, seq)) return
   if (from === host.node && host.view(pool)?.members.get(member.id)?.node === from) {
-    ctx.send(member.node, { type: 'handover', pool, target: member.id, held: host.handOver(member.id, received) })
+    ctx.send(member.node, { type: 'handover', pool, target: member.id, held: host.handOver(member.id, received, member.node) })
     // Frames and fences still addressed here come on the pool's channels (with Redis Cluster): kept a while.
     const ch = ctx.channels.retain(pool)
     ctx.handovers.left(member.id, member.node, () => { ctx.channels.release(pool, ch) })
