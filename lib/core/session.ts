@@ -35,6 +35,8 @@ export interface SessionContext {
 }
 
 const COMPLETED = Promise.resolve()
+/** The session each socket is bound to (#bind): its listeners are functions shared by every session, not closures per socket. */
+const sessions = new WeakMap<SocketLike, Session>()
 const RESUME = 'rtc:resume'
 /** The close code ws reports for a close frame without a code (RFC 6455, 7.1.5). */
 const NO_STATUS = 1005
@@ -48,9 +50,8 @@ export class Session implements Connection {
   readonly endpoint: Endpoint
   readonly #ctx: SessionContext
   readonly #rate: RateCounter | null
-  readonly #admission: Admission
-  /** `#refuse`, for the parts that answer frames (admission, relay, resume). */
-  readonly #refuser: Refuse = (reason, message, context) => { this.#refuse(reason, message, context) }
+  /** Made for a join (or a resume) and dropped when no join is in progress: an idle connection keeps none. */
+  #admission: Admission | null = null
   /** The socket this session listens to: null once handed over (a resume) or given up (suspended). */
   #socket: SocketLike | null
   /** Frames received on this socket (an rtc:resume is valid only as the first). */
@@ -73,13 +74,6 @@ export class Session implements Connection {
       ? null
       : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * (RATE_LIMIT_CLOSE_FACTOR - 1), ctx.clock.now())
     const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, ctx.writeLimits)
-    this.#admission = new Admission(ctx, {
-      endpoint,
-      refuse: this.#refuser,
-      admitted: () => { this.#clearJoinTimer() },
-      leave: (reason) => this.leave(reason),
-      resumable: () => ctx.resumes?.create(this) ?? null
-    })
     ctx.cluster.add(this)
     this.#socket = socket
     this.#bind(socket)
@@ -94,15 +88,60 @@ export class Session implements Connection {
 
   /** Listens to `socket`'s events for as long as it is this session's socket. */
   #bind (socket: SocketLike): void {
-    socket.on('message', (data, isBinary) => {
-      if (socket !== this.#socket) return
-      this.#onMessage(data, isBinary)
-      if (channels.frame.hasSubscribers) this.#received(data)
-      this.#frameType = undefined
+    const listened = sessions.has(socket)
+    sessions.set(socket, this)
+    if (listened) return // a resume: the listeners the socket has (its first session's) now find this session
+    socket.on('message', Session.#message)
+    socket.on('pong', Session.#pong)
+    socket.on('error', Session.#error)
+    socket.on('close', Session.#close)
+  }
+
+  // The socket listeners (`this` is the socket): the session is looked up, so that none of them is a closure per socket.
+
+  static #message (this: SocketLike, data: RawData, isBinary: boolean): void {
+    const session = sessions.get(this)
+    if (session === undefined || this !== session.#socket) return
+    session.#onMessage(data, isBinary)
+    if (channels.frame.hasSubscribers) session.#received(data)
+    session.#frameType = undefined
+  }
+
+  static #pong (this: SocketLike): void {
+    const session = sessions.get(this)
+    if (session !== undefined && this === session.#socket) session.#onPong()
+  }
+
+  static #error (this: SocketLike, err: Error): void {
+    const session = sessions.get(this)
+    if (session !== undefined) session.#log.debug({ err, peer: session.endpoint.id }, 'rtc: socket error')
+  }
+
+  static #close (this: SocketLike, code: number): void {
+    const session = sessions.get(this)
+    if (session !== undefined && this === session.#socket) session.#onClose(code)
+  }
+
+  /** `#refuse` as a function, for the parts that answer frames (admission, resume). */
+  #refuser (): Refuse {
+    return (reason, message, context) => { this.#refuse(reason, message, context) }
+  }
+
+  /** The connection's join admission, made when a join (or a resume) starts. */
+  get #joins (): Admission {
+    this.#admission ??= new Admission(this.#ctx, {
+      endpoint: this.endpoint,
+      refuse: this.#refuser(),
+      admitted: () => { this.#clearJoinTimer() },
+      leave: (reason) => this.leave(reason),
+      resumable: () => this.#ctx.resumes?.create(this) ?? null
     })
-    socket.on('pong', () => { if (socket === this.#socket) this.#onPong() })
-    socket.on('error', (err) => this.#log.debug({ err, peer: this.endpoint.id }, 'rtc: socket error'))
-    socket.on('close', (code) => { if (socket === this.#socket) this.#onClose(code) })
+    return this.#admission
+  }
+
+  /** A join was applied or refused: its admission goes, unless another join is still in progress. */
+  #joinEnded (): void {
+    if (this.#admission?.busy === false) this.#admission = null
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -153,11 +192,13 @@ export class Session implements Connection {
     const first = this.#handled++ === 0
     switch (type) {
       case 'rtc:sdp':
-      case 'rtc:candidate':
-        relay(this.#ctx.cluster, this.endpoint, type, data, frameText, this.#refuser)
+      case 'rtc:candidate': {
+        const refusal = relay(this.#ctx.cluster, this.endpoint, type, data, frameText)
+        if (refusal !== null) this.#refuse(refusal.reason, refusal.message, refusal.context)
         return
+      }
       case JOIN:
-        this.#admission.join(data).catch((err: unknown) => this.#internalError(err))
+        this.#joins.join(data).then(() => { this.#joinEnded() }, (err: unknown) => this.#internalError(err))
         return
       case RESUME:
         if (first) resume(this, this.#resumeHost, data).catch((err: unknown) => this.#internalError(err))
@@ -270,8 +311,8 @@ export class Session implements Connection {
     return {
       ctx: this.#ctx,
       socket: this.#socket,
-      admission: this.#admission,
-      refuse: this.#refuser,
+      admission: this.#joins,
+      refuse: this.#refuser(),
       drop: (code, text) => { this.drop('error', code, text) },
       handOver: () => {
         this.#clearJoinTimer()
