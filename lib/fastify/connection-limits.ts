@@ -32,11 +32,14 @@ class Throttle {
 export function connectionLimits (maxConnections: number, maxConnectionsPerIp: number): onRequestHookHandler {
   let open = 0
   const perIp = new Map<string, number>()
-  const counted = new WeakSet<Socket>()
+  /** The sockets counted, with the address each was counted under. */
+  const counted = new WeakMap<Socket, string>()
   const fullLog = new Throttle()
   const ipLog = new Throttle()
 
-  const release = (ip: string): void => {
+  // One listener for every counted socket (`this`), not a closure per socket: a socket's 'close' comes once.
+  const release = function (this: Socket): void {
+    const ip = counted.get(this) ?? ''
     open--
     const n = (perIp.get(ip) ?? 1) - 1
     if (n === 0) perIp.delete(ip)
@@ -59,9 +62,9 @@ export function connectionLimits (maxConnections: number, maxConnectionsPerIp: n
       if (refused > 0) request.log.info({ ip, maxConnectionsPerIp, refused }, 'rtc: upgrades refused: maxConnectionsPerIp reached')
       return refuse(reply, new errors.FST_RTC_MAX_CONNECTIONS_PER_IP(maxConnectionsPerIp))
     }
-    counted.add(socket)
+    counted.set(socket, ip)
     open++
     perIp.set(ip, fromIp + 1)
-    socket.on('close', () => { release(ip) }) // 'close' comes once: no once() wrapper to keep per socket
+    socket.on('close', release)
   }
 }
