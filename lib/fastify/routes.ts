@@ -12,7 +12,7 @@ import { registerAssets } from './assets'
 import { connectionLimits } from './connection-limits'
 import { notFound, pathOf, queryFreeLoggers } from './logging'
 import { refuse } from './refuse'
-import { keepRequest, upgradeResponses } from './upgrade-request'
+import { keepRequest, sharedStrings, upgradeResponses } from './upgrade-request'
 import { ownSocketErrors } from './websocket'
 
 export interface RoutesOptions {
@@ -106,12 +106,13 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
 
   // A socket keeps nothing of its upgrade but what keepRequest copies: not the request, the reply or the response.
   const responses = upgradeResponses()
+  const shared = sharedStrings()
   const remember: onRequestHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
     if (request.ws) responses.remember(request, reply.raw)
   }
   const accept = (socket: WebSocket, request: FastifyRequest, pool: string | null): void => {
     responses.release(request)
-    const kept = keepRequest(request)
+    const kept = keepRequest(request, shared)
     if (ownWebsocket) ownSocketErrors(socket, kept)
     connect(socket, kept, pool)
   }
