@@ -49,7 +49,7 @@ function list<T> (hooks: Hooks<T>): T[] {
  */
 export async function routes (fastify: FastifyInstance, { connect, poolExists, options, node, ownWebsocket = false }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength, privatePools } = options
-  const admit = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
+  const limits = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
   // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
   fastify.setChildLoggerFactory(queryFreeLoggers(fastify.childLoggerFactory))
   fastify.setNotFoundHandler(notFound)
@@ -112,6 +112,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
   }
   const accept = (socket: WebSocket, request: FastifyRequest, pool: string | null): void => {
     responses.release(request)
+    limits.upgraded(request.raw.socket)
     const kept = keepRequest(request, shared)
     if (ownWebsocket) ownSocketErrors(socket, kept)
     connect(socket, kept, pool)
@@ -127,7 +128,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     method: 'GET' as const,
     // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
     handler: upgradeRequired,
-    onRequest: [remember, admit, ...guards],
+    onRequest: [remember, limits.admit, ...guards],
     onResponse: [...list(user.onResponse as Hooks<onResponseHookHandler>), refused]
   }
 
@@ -140,7 +141,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
   fastify.route({
     ...base,
     url: '/*',
-    onRequest: [remember, admit, bindPoolParam, ...guards],
+    onRequest: [remember, limits.admit, bindPoolParam, ...guards],
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
     preHandler: [...list(user.preHandler as Hooks<preHandlerHookHandler>), ...(privatePools ? [checkPoolExists] : [])],
     wsHandler: (socket, request) => { accept(socket, request, (request.params as { pool: string }).pool) }
