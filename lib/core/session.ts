@@ -6,11 +6,12 @@ import { CLOSE_CODES, errorMessage, isFrameError, isProtocolType, parseFrame, cl
 import type { LeaveReason } from '../types'
 import { Admission, JOIN } from './admission'
 import type { ClusterView, Connection } from './cluster-view'
-import { unrefTimeout, type Clock, type TimerHandle } from './clock'
+import type { Clock } from './clock'
 import { channels, receivedKind } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type ConnectionRequest, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
+import type { JoinTimeouts } from './join-timeouts'
 import { RateCounter } from './rate-counter'
 import { relay, type Refuse } from './relay'
 import type { Resumes } from './resume'
@@ -32,6 +33,8 @@ export interface SessionContext {
   readonly ice: IceRefresh | null
   /** Resumable members by token; null when the `resume` option is false. */
   readonly resumes: Resumes | null
+  /** Closes connections that do not join within `joinTimeout`; null when it is 0. */
+  readonly joinTimeouts: JoinTimeouts | null
 }
 
 const COMPLETED = Promise.resolve()
@@ -62,8 +65,8 @@ export class Session implements Connection {
   #suspended = false
   /** Closed with 1012 by a drain: suspended when the socket has closed, whatever code the client answers with. */
   #restarting = false
-  /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
-  #joinTimer: TimerHandle | null = null
+  /** Its ticket in ctx.joinTimeouts (which closes it if it has not joined in time); -1 once joined or closed. */
+  #joinTicket = -1
   /** The type of the frame being handled, once parsed (for its fact). */
   #frameType: string | undefined = undefined
 
@@ -77,7 +80,7 @@ export class Session implements Connection {
     ctx.cluster.add(this)
     this.#socket = socket
     this.#bind(socket)
-    if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
+    if (ctx.joinTimeouts !== null) this.#joinTicket = ctx.joinTimeouts.add(endpoint)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: ctx.cluster.node, event: 'open', peer: endpoint.id, pool: boundPool })
   }
@@ -338,18 +341,10 @@ export class Session implements Connection {
     return this.#suspended
   }
 
-  /** `joinTimeout` passed without a join: a socket that only holds a connection open is let go. */
-  #joinTimedOut (): void {
-    this.#joinTimer = null
-    if (this.endpoint.pool !== null || this.endpoint.closed) return
-    this.#log.debug({ peer: this.endpoint.id }, 'rtc: no join within joinTimeout, closing')
-    this.endpoint.close(CLOSE_CODES.policy, 'join timeout')
-  }
-
   #clearJoinTimer (): void {
-    if (this.#joinTimer === null) return
-    this.#ctx.clock.clearTimeout(this.#joinTimer)
-    this.#joinTimer = null
+    if (this.#joinTicket < 0) return
+    this.#ctx.joinTimeouts?.cancel(this.#joinTicket)
+    this.#joinTicket = -1
   }
 
   #onClose (code: number): void {
