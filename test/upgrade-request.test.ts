@@ -33,6 +33,22 @@ test('a join hook gets the request fields and what the app\'s hooks set, not the
   t.equal(app.rtcPools.endpoint(c.id)?.request, request, 'endpoint.request is the same object')
 })
 
+test('values many connections share are kept once, and read the same on every connection', async (t) => {
+  const seen: ConnectionRequest[] = []
+  const { url } = await listen(t, { privatePools: false, joinHook: async (request) => { seen.push(request) } })
+  const host = new URL(url).host
+  for (const path of ['/rtc', '/rtc', '/rtc?token=secret']) {
+    const c = await Client.open(`${url}${path}`, { headers: { 'user-agent': 'agent/1.0', cookie: 'a=1' } })
+    await c.join('p')
+  }
+  t.equal(seen.length, 3)
+  for (const request of seen) {
+    t.match(request.headers, { host, upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'user-agent': 'agent/1.0', cookie: 'a=1' })
+    t.match(request, { host, hostname: '127.0.0.1' })
+  }
+  t.same(seen.map((request) => request.url), ['/rtc', '/rtc', '/rtc?token=secret'])
+})
+
 test('an open connection keeps neither its upgrade request, its reply nor the HTTP response', async (t) => {
   const refs: Array<WeakRef<object>> = []
   const { url } = await listen(t, {

@@ -10,6 +10,7 @@ import type { ConnectionRequest, SocketLike, WriteLimits } from './endpoint'
 import { SYSTEM_CLOCK, type Clock } from './clock'
 import { Heartbeat } from './heartbeat'
 import { IceRefresh } from './ice-refresh'
+import { JoinTimeouts } from './join-timeouts'
 import { createManager, type PoolManager } from './pool-manager'
 import { Resumes } from './resume'
 import { Session, type SessionContext } from './session'
@@ -50,7 +51,8 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
   // With an adapter that spans processes, each token is recorded with its member (a resume on another process).
   const announce = adapter.resumeToken === undefined ? null : (pool: string, id: string, hash: string) => adapter.resumeToken?.(pool, id, hash)
   const resumes = options.resume === null ? null : new Resumes(options.resume, options.resumeFailuresPerIp, announce)
-  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice, resumes }
+  const joinTimeouts = options.joinTimeout > 0 ? new JoinTimeouts(clock, options.joinTimeout) : null
+  const context: SessionContext = { options, cluster, adapter, events, log, clock, writeLimits, unknownPools: new Set(), ice, resumes, joinTimeouts }
   const heartbeat = new Heartbeat(options.heartbeatInterval, () => {
     for (const connection of cluster.connections()) connection.beat()
   }, clock)
@@ -96,6 +98,7 @@ export function createCore (options: CoreOptions, log: FastifyBaseLogger, deps: 
       disposed = true
       closing = true
       heartbeat.stop()
+      joinTimeouts?.stop()
       ice?.stopAll()
       await adapter.close()
     }

@@ -6,11 +6,12 @@ import { CLOSE_CODES, errorMessage, isFrameError, isProtocolType, parseFrame, cl
 import type { LeaveReason } from '../types'
 import { Admission, JOIN } from './admission'
 import type { ClusterView, Connection } from './cluster-view'
-import { unrefTimeout, type Clock, type TimerHandle } from './clock'
+import type { Clock } from './clock'
 import { channels, receivedKind } from './diagnostics'
 import type { ManagerEmitter } from './emitter'
 import { Endpoint, type ConnectionRequest, type SocketLike, type WriteLimits } from './endpoint'
 import type { IceRefresh } from './ice-refresh'
+import type { JoinTimeouts } from './join-timeouts'
 import { RateCounter } from './rate-counter'
 import { relay, type Refuse } from './relay'
 import type { Resumable, Resumes } from './resume'
@@ -32,9 +33,13 @@ export interface SessionContext {
   readonly ice: IceRefresh | null
   /** Resumable members by token; null when the `resume` option is false. */
   readonly resumes: Resumes | null
+  /** Closes connections that do not join within `joinTimeout`; null when it is 0. */
+  readonly joinTimeouts: JoinTimeouts | null
 }
 
 const COMPLETED = Promise.resolve()
+/** The session each socket is bound to (#bind): its listeners are functions shared by every session, not closures per socket. */
+const sessions = new WeakMap<SocketLike, Session>()
 const RESUME = 'rtc:resume'
 /** WebSocket.OPEN */
 const OPEN = 1
@@ -50,9 +55,8 @@ export class Session implements Connection {
   readonly endpoint: Endpoint
   readonly #ctx: SessionContext
   readonly #rate: RateCounter | null
-  readonly #admission: Admission
-  /** `#refuse`, for the parts that answer frames (admission, relay, resume). */
-  readonly #refuser: Refuse = (reason, message, context) => { this.#refuse(reason, message, context) }
+  /** Made for a join (or a resume) and dropped when no join is in progress: an idle connection keeps none. */
+  #admission: Admission | null = null
   /** The socket this session listens to: null once handed over (a resume) or given up (suspended). */
   #socket: SocketLike | null
   /** Frames received on this socket (an rtc:resume is valid only as the first). */
@@ -65,8 +69,8 @@ export class Session implements Connection {
   #restarting = false
   /** Its own id while it is taking over a member of another process (a resume there); null otherwise. */
   #claimedFrom: string | null = null
-  /** Closes the socket if it has not joined within `joinTimeout`; null once joined or closed. */
-  #joinTimer: TimerHandle | null = null
+  /** Its ticket in ctx.joinTimeouts (which closes it if it has not joined in time); -1 once joined or closed. */
+  #joinTicket = -1
   /** The type of the frame being handled, once parsed (for its fact). */
   #frameType: string | undefined = undefined
 
@@ -77,17 +81,10 @@ export class Session implements Connection {
       ? null
       : new RateCounter(rateLimit.max, rateLimit.timeWindow, rateLimit.max * (RATE_LIMIT_CLOSE_FACTOR - 1), ctx.clock.now())
     const endpoint = this.endpoint = new Endpoint(socket, request, boundPool, ctx.writeLimits)
-    this.#admission = new Admission(ctx, {
-      endpoint,
-      refuse: this.#refuser,
-      admitted: () => { this.#clearJoinTimer() },
-      leave: (reason) => this.leave(reason),
-      resumable: () => ctx.resumes?.create(this) ?? null
-    })
     ctx.cluster.add(this)
     this.#socket = socket
     this.#bind(socket)
-    if (ctx.options.joinTimeout > 0) this.#joinTimer = unrefTimeout(ctx.clock, () => this.#joinTimedOut(), ctx.options.joinTimeout)
+    if (ctx.joinTimeouts !== null) this.#joinTicket = ctx.joinTimeouts.add(endpoint)
     request.log.debug({ peer: endpoint.id, pool: boundPool }, 'rtc: connected')
     if (channels.connection.hasSubscribers) channels.connection.publish({ node: ctx.cluster.node, event: 'open', peer: endpoint.id, pool: boundPool })
   }
@@ -98,15 +95,60 @@ export class Session implements Connection {
 
   /** Listens to `socket`'s events for as long as it is this session's socket. */
   #bind (socket: SocketLike): void {
-    socket.on('message', (data, isBinary) => {
-      if (socket !== this.#socket) return
-      this.#onMessage(data, isBinary)
-      if (channels.frame.hasSubscribers) this.#received(data)
-      this.#frameType = undefined
+    const listened = sessions.has(socket)
+    sessions.set(socket, this)
+    if (listened) return // a resume: the listeners the socket has (its first session's) now find this session
+    socket.on('message', Session.#message)
+    socket.on('pong', Session.#pong)
+    socket.on('error', Session.#error)
+    socket.on('close', Session.#close)
+  }
+
+  // The socket listeners (`this` is the socket): the session is looked up, so that none of them is a closure per socket.
+
+  static #message (this: SocketLike, data: RawData, isBinary: boolean): void {
+    const session = sessions.get(this)
+    if (session === undefined || this !== session.#socket) return
+    session.#onMessage(data, isBinary)
+    if (channels.frame.hasSubscribers) session.#received(data)
+    session.#frameType = undefined
+  }
+
+  static #pong (this: SocketLike): void {
+    const session = sessions.get(this)
+    if (session !== undefined && this === session.#socket) session.#onPong()
+  }
+
+  static #error (this: SocketLike, err: Error): void {
+    const session = sessions.get(this)
+    if (session !== undefined) session.#log.debug({ err, peer: session.endpoint.id }, 'rtc: socket error')
+  }
+
+  static #close (this: SocketLike, code: number): void {
+    const session = sessions.get(this)
+    if (session !== undefined && this === session.#socket) session.#onClose(code)
+  }
+
+  /** `#refuse` as a function, for the parts that answer frames (admission, resume). */
+  #refuser (): Refuse {
+    return (reason, message, context) => { this.#refuse(reason, message, context) }
+  }
+
+  /** The connection's join admission, made when a join (or a resume) starts. */
+  get #joins (): Admission {
+    this.#admission ??= new Admission(this.#ctx, {
+      endpoint: this.endpoint,
+      refuse: this.#refuser(),
+      admitted: () => { this.#clearJoinTimer() },
+      leave: (reason) => this.leave(reason),
+      resumable: () => this.#ctx.resumes?.create(this) ?? null
     })
-    socket.on('pong', () => { if (socket === this.#socket) this.#onPong() })
-    socket.on('error', (err) => this.#log.debug({ err, peer: this.endpoint.id }, 'rtc: socket error'))
-    socket.on('close', (code) => { if (socket === this.#socket) this.#onClose(code) })
+    return this.#admission
+  }
+
+  /** A join was applied or refused: its admission goes, unless another join is still in progress. */
+  #joinEnded (): void {
+    if (this.#admission?.busy === false) this.#admission = null
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -157,11 +199,13 @@ export class Session implements Connection {
     const first = this.#handled++ === 0
     switch (type) {
       case 'rtc:sdp':
-      case 'rtc:candidate':
-        relay(this.#ctx.cluster, this.endpoint, type, data, frameText, this.#refuser)
+      case 'rtc:candidate': {
+        const refusal = relay(this.#ctx.cluster, this.endpoint, type, data, frameText)
+        if (refusal !== null) this.#refuse(refusal.reason, refusal.message, refusal.context)
         return
+      }
       case JOIN:
-        this.#admission.join(data).catch((err: unknown) => this.#internalError(err))
+        this.#joins.join(data).then(() => { this.#joinEnded() }, (err: unknown) => this.#internalError(err))
         return
       case RESUME:
         if (first) resume(this, this.#resumeHost, data).catch((err: unknown) => this.#internalError(err))
@@ -275,8 +319,8 @@ export class Session implements Connection {
     return {
       ctx: this.#ctx,
       socket: this.#socket,
-      admission: this.#admission,
-      refuse: this.#refuser,
+      admission: this.#joins,
+      refuse: this.#refuser(),
       drop: (code, text) => { this.drop('error', code, text) },
       handOver: () => {
         this.#clearJoinTimer()
@@ -338,6 +382,8 @@ export class Session implements Connection {
     if (this.#socket === null) return
     endpoint.rebind(this.#socket, endpoint.request)
     cluster.add(this)
+    // An unjoined connection again: it must join in time, as any.
+    if (this.#ctx.joinTimeouts !== null) this.#joinTicket = this.#ctx.joinTimeouts.add(endpoint)
   }
 
   /** @internal A resume: the suspended member goes on on `socket`. */
@@ -377,18 +423,10 @@ export class Session implements Connection {
     return this.#suspended
   }
 
-  /** `joinTimeout` passed without a join: a socket that only holds a connection open is let go. */
-  #joinTimedOut (): void {
-    this.#joinTimer = null
-    if (this.endpoint.pool !== null || this.endpoint.closed) return
-    this.#log.debug({ peer: this.endpoint.id }, 'rtc: no join within joinTimeout, closing')
-    this.endpoint.close(CLOSE_CODES.policy, 'join timeout')
-  }
-
   #clearJoinTimer (): void {
-    if (this.#joinTimer === null) return
-    this.#ctx.clock.clearTimeout(this.#joinTimer)
-    this.#joinTimer = null
+    if (this.#joinTicket < 0) return
+    this.#ctx.joinTimeouts?.cancel(this.#joinTicket)
+    this.#joinTicket = -1
   }
 
   #onClose (code: number): void {

@@ -12,7 +12,7 @@ import { registerAssets } from './assets'
 import { connectionLimits } from './connection-limits'
 import { notFound, pathOf, queryFreeLoggers } from './logging'
 import { refuse } from './refuse'
-import { keepRequest, upgradeResponses } from './upgrade-request'
+import { keepRequest, sharedStrings, upgradeResponses } from './upgrade-request'
 import { ownSocketErrors } from './websocket'
 
 export interface RoutesOptions {
@@ -49,7 +49,7 @@ function list<T> (hooks: Hooks<T>): T[] {
  */
 export async function routes (fastify: FastifyInstance, { connect, poolExists, options, node, ownWebsocket = false }: RoutesOptions): Promise<void> {
   const { originAllowed, maxPoolNameLength, privatePools } = options
-  const admit = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
+  const limits = connectionLimits(options.maxConnections, options.maxConnectionsPerIp)
   // Nothing under the prefix is logged with its query string: routes, 404s (any method), errors.
   fastify.setChildLoggerFactory(queryFreeLoggers(fastify.childLoggerFactory))
   fastify.setNotFoundHandler(notFound)
@@ -106,12 +106,14 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
 
   // A socket keeps nothing of its upgrade but what keepRequest copies: not the request, the reply or the response.
   const responses = upgradeResponses()
+  const shared = sharedStrings()
   const remember: onRequestHookHandler = async function (request: FastifyRequest, reply: FastifyReply) {
     if (request.ws) responses.remember(request, reply.raw)
   }
   const accept = (socket: WebSocket, request: FastifyRequest, pool: string | null): void => {
     responses.release(request)
-    const kept = keepRequest(request)
+    limits.upgraded(request.raw.socket)
+    const kept = keepRequest(request, shared)
     if (ownWebsocket) ownSocketErrors(socket, kept)
     connect(socket, kept, pool)
   }
@@ -126,7 +128,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
     method: 'GET' as const,
     // a plain GET (no upgrade) gets `handler`, an upgrade `wsHandler`
     handler: upgradeRequired,
-    onRequest: [remember, admit, ...guards],
+    onRequest: [remember, limits.admit, ...guards],
     onResponse: [...list(user.onResponse as Hooks<onResponseHookHandler>), refused]
   }
 
@@ -139,7 +141,7 @@ export async function routes (fastify: FastifyInstance, { connect, poolExists, o
   fastify.route({
     ...base,
     url: '/*',
-    onRequest: [remember, admit, bindPoolParam, ...guards],
+    onRequest: [remember, limits.admit, bindPoolParam, ...guards],
     preValidation: [checkPoolParam, ...list(user.preValidation as Hooks<preValidationHookHandler>)],
     preHandler: [...list(user.preHandler as Hooks<preHandlerHookHandler>), ...(privatePools ? [checkPoolExists] : [])],
     wsHandler: (socket, request) => { accept(socket, request, (request.params as { pool: string }).pool) }

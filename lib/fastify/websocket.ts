@@ -38,6 +38,14 @@ function onSocketError (error: Error, socket: WebSocket, request: { log: Fastify
   socket.terminate()
 }
 
+/** What each socket kept of its upgrade request, for its 'error' listener: one function for all sockets, not a closure each. */
+const keptRequests = new WeakMap<WebSocket, { log: FastifyBaseLogger }>()
+
+function onKeptSocketError (this: WebSocket, error: Error): void {
+  const request = keptRequests.get(this)
+  if (request !== undefined) onSocketError(error, this, request)
+}
+
 /**
  * When the plugin registered @fastify/websocket itself: swaps its per-socket 'error' listener (a
  * closure over the upgrade's request and reply, which would keep both for the socket's life) for
@@ -46,7 +54,8 @@ function onSocketError (error: Error, socket: WebSocket, request: { log: Fastify
  */
 export function ownSocketErrors (socket: WebSocket, request: { log: FastifyBaseLogger }): void {
   socket.removeAllListeners('error')
-  socket.on('error', (error) => { onSocketError(error, socket, request) })
+  keptRequests.set(socket, request)
+  socket.on('error', onKeptSocketError)
 }
 
 /** The @fastify/websocket options when the plugin registers it itself. */
