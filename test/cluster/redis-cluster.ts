@@ -42,14 +42,19 @@ export interface ClusterNode {
   id: string
   port: number
   master: boolean
+  /** A replica's master's id ('-' for a master). */
+  of: string
   slots: number[]
 }
 
 export class RedisCluster {
   private constructor (readonly servers: RedisServer[], private readonly dir: string) {}
 
-  /** Starts six nodes and joins them (three masters, one replica each); resolves when every node says the cluster is ok. */
-  static async start (): Promise<RedisCluster> {
+  /**
+   * Starts six nodes and joins them (three masters, one replica each); resolves when every node
+   * says the cluster is ok. `nodeTimeout`: milliseconds before a silent master is failed over.
+   */
+  static async start ({ nodeTimeout = NODE_TIMEOUT_MS }: { nodeTimeout?: number } = {}): Promise<RedisCluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'rtc-cluster-'))
     const taken = new Set<number>()
     const servers: RedisServer[] = []
@@ -58,7 +63,7 @@ export class RedisCluster {
       for (let i = 0; i < 6; i++) {
         const port = await clusterPort(taken)
         taken.add(port).add(port + 10000)
-        const server = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir])
+        const server = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeout), '--dir', dir])
         servers.push(server)
         await server.restart()
       }
@@ -98,7 +103,7 @@ export class RedisCluster {
     const text = String(await this.on(via, 'CLUSTER', 'NODES'))
     const out: ClusterNode[] = []
     for (const line of text.trim().split('\n')) {
-      const [id, addr, flags, , , , , , ...ranges] = line.split(' ')
+      const [id, addr, flags, of, , , , , ...ranges] = line.split(' ')
       if (flags.includes('fail') || flags.includes('noaddr')) continue
       const slots: number[] = []
       for (const r of ranges) {
@@ -106,7 +111,7 @@ export class RedisCluster {
         const [a, b] = r.split('-').map(Number)
         for (let s = a; s <= (b ?? a); s++) slots.push(s)
       }
-      out.push({ id, port: Number(addr.split(':')[1].split('@')[0]), master: flags.includes('master'), slots })
+      out.push({ id, port: Number(addr.split(':')[1].split('@')[0]), master: flags.includes('master'), of, slots })
     }
     return out
   }
@@ -140,6 +145,25 @@ export class RedisCluster {
       return to !== old.port
     })
     return { from: old.port, to }
+  }
+
+  /**
+   * SIGKILLs the master of `slot` and returns at once (its replica is promoted only after the node
+   * timeout, or by `takeover`): the shard is down, the others serve.
+   */
+  async killMaster (slot: number): Promise<{ master: ClusterNode, replica: ClusterNode }> {
+    const nodes = await this.topology()
+    const master = nodes.find((n) => n.master && n.slots.includes(slot)) as ClusterNode
+    const replica = nodes.find((n) => n.of === master.id)
+    if (replica === undefined) throw new Error(`master :${master.port} has no replica`)
+    await this.servers.find((s) => s.port === master.port)?.stop('SIGKILL')
+    return { master, replica }
+  }
+
+  /** Promotes a replica now, without its master's agreement (CLUSTER FAILOVER TAKEOVER); resolves once it serves `slot`. */
+  async takeover (replica: ClusterNode, slot: number): Promise<void> {
+    await this.on(replica.port, 'CLUSTER', 'FAILOVER', 'TAKEOVER')
+    await this.settled(async () => (await this.masterOf(slot)).port === replica.port)
   }
 
   /** Moves `slot` with its keys to another master: IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE everywhere. */

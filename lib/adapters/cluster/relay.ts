@@ -27,7 +27,8 @@ interface Batch {
  * that the backend had lost is announced again first, so no peer gets a frame from a member it
  * was told had left (docs/protocol.md, rule 9). With no connection, they are dropped (counted for
  * the log). A membership change started here drains the batch first (`drain`), so frames sent
- * before it reach their targets before its event.
+ * before it reach their targets before its event. Frames of a pool whose shard alone is in doubt
+ * (Redis Cluster) are held the same way, until that pool is resynced; the other pools' go out.
  */
 export class Relay {
   private held: Array<[string, NodeMessage]> = []
@@ -35,13 +36,14 @@ export class Relay {
   private scheduled: NodeJS.Immediate | null = null
   private dropped = 0
 
-  constructor (private readonly transport: Transport, private readonly lifecycle: Lifecycle) {}
+  /** `inDoubt`: the pool's shard alone is in doubt. */
+  constructor (private readonly transport: Transport, private readonly lifecycle: Lifecycle, private readonly inDoubt: (pool: string) => boolean) {}
 
   send (node: string, message: NodeMessage): void {
     const { state } = this.lifecycle
     if (!this.transport.writable || state === 'connecting' || state === 'closed') {
       this.dropped++
-    } else if (state === 'live' || state === 'closing') {
+    } else if ((state === 'live' || state === 'closing') && (message.type === 'kick' || !this.inDoubt(message.pool))) {
       this.enqueue(node, message)
     } else {
       this.hold(node, message)
@@ -65,7 +67,7 @@ export class Relay {
     for (const [node, batch] of batches) for (const message of batch.messages) this.hold(node, message)
   }
 
-  /** Live again: what was held goes out, in order, before anything newer. */
+  /** Live again (or pools out of doubt): what was held goes out, in order, before anything newer; what is still in doubt stays held. */
   flush (): void {
     const held = this.held
     this.held = []

@@ -78,12 +78,19 @@ export interface TransportListener {
   ready (): void
   /** A connection was lost. */
   down (): void
+  /**
+   * Only these pools' channels are in doubt (Redis Cluster: their shard's master lost, or their
+   * slot moved): events and frames for them may be missed, commands in their slot may fail.
+   */
+  lost (pools: string[]): void
+  /** These pools' channels are subscribed again (on the master that owns their slot now). */
+  restored (pools: string[]): void
 }
 
 export interface Transport {
   /** For messages and log bindings: 'Redis'. */
   readonly name: string
-  /** Commands and the subscriber both work. */
+  /** Commands and the subscriber both work (a pool's shard may still be in doubt: `lost`). */
   readonly ready: boolean
   /** Commands can be sent (the subscriber may still be reconnecting). */
   readonly writable: boolean

@@ -80,8 +80,9 @@ export class RedisClusterTransport implements Transport {
     return this.cmd?.status === 'ready'
   }
 
+  /** A shard in doubt does not count: the adapter hears of its pools (`lost`, `restored`). */
   get ready (): boolean {
-    return this.writable && (this.shards?.ready ?? false)
+    return this.writable && this.shards !== null
   }
 
   unavailable (detail: string): Error {
@@ -139,14 +140,24 @@ export class RedisClusterTransport implements Transport {
       }))
       this.shards = new ShardSubscriber(cmd, log, {
         message: (channel, text) => this.route(channel, text, listener, log),
-        lost: () => listener.down(),
-        restored: () => { if (this.ready) listener.ready() }
+        lost: (channels) => listener.lost(this.poolsOf(channels)),
+        restored: (channels) => listener.restored(this.poolsOf(channels))
       })
       await this.shards.subscribe([this.nodeChannel])
     } catch (err) {
       await this.disconnect()
       throw err instanceof errors.FST_RTC_REDIS_UNAVAILABLE ? err : this.unavailable((err as Error).message)
     }
+  }
+
+  /** The pools whose channels these are (this process's own channel, which carries kicks, is none). */
+  private poolsOf (channels: string[]): string[] {
+    const pools = new Set<string>()
+    for (const c of channels) {
+      const route = this.routes.get(c)
+      if (route !== undefined) pools.add(route.pool)
+    }
+    return Array.from(pools)
   }
 
   private route (channel: string, text: string, listener: TransportListener, log: FastifyBaseLogger): void {
