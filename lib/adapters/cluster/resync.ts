@@ -121,6 +121,13 @@ export class Resync {
         }
         const current = await transport.snapshot(view.name)
         seq = Math.max(seq, current.seq)
+        if (only !== null) {
+          // As below for the whole process, in this pool: entries of this process no live
+          // connection backs (a leave that failed while its shard was down).
+          for (const m of current.snapshot?.members ?? []) {
+            if (m.node === host.node && !local.has(m.id) && !joins.has(m.id)) await transport.leave(view.name, m.id)
+          }
+        }
         this.reconcile(view, current.snapshot, lost)
         if (channels.has(view.name)) stream.advance(current.seq, lostData, view.name)
       }
