@@ -4,6 +4,7 @@
 // promoted meanwhile: the pool on the healthy shard keeps admitting joins and relaying between
 // processes, the pool on the lost shard refuses joins (join-denied); then its replica is promoted
 // (CLUSTER FAILOVER TAKEOVER) and only that pool is resynced: it works again, nobody announced twice.
+// Then another master is SIGKILLed and restarted with its data (append-only file): the same.
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { keySlot, poolKeys } from '../../lib/adapters/redis/cluster-keys'
@@ -22,8 +23,11 @@ whenAvailable(redisMissing(), 'one shard of a Redis Cluster lost', () => {
   const procs: ServerProcess[] = []
   const clients: Client[] = []
   const prefix = `shard-${randomUUID()}:`
+  const lostPool = 'doomed'
+  /** A pool on another shard than lostPool's. */
+  let keptPool = ''
   t.before(async () => {
-    cluster = await RedisCluster.start({ nodeTimeout: NODE_TIMEOUT_MS })
+    cluster = await RedisCluster.start({ nodeTimeout: NODE_TIMEOUT_MS, persist: true })
     for (let i = 0; i < 3; i++) procs.push(await ServerProcess.start({ cluster: cluster.nodes, prefix }))
   })
   t.teardown(async () => {
@@ -55,8 +59,22 @@ whenAvailable(redisMissing(), 'one shard of a Redis Cluster lost', () => {
     const arrived = await Promise.all(cs.flatMap((to) => cs.filter((from) => from !== to).map((from) => until(to, got(to, from), 10_000))))
     return arrived.every(Boolean)
   }
+  const slotOf = (pool: string): number => keySlot(poolKeys(prefix, pool).keys[0])
+  /** Resolves once every process has logged one more line matching `pattern` than `seen` says. */
+  const logged = async (pattern: string, seen: number[]): Promise<void> => {
+    await Promise.all(procs.map((p, i) => p.call('waitLog', pattern, seen[i] + 1)))
+  }
+  const counts = async (pattern: string): Promise<number[]> => await Promise.all(procs.map(async (p) => (await p.call('logs', pattern)).length))
   /** True once `c` has been told of `id` (rtc:peer), whatever else came before. */
   const toldOf = (c: Client, id: string): Promise<boolean> => until(c, () => c.received.some((m) => m.type === 'rtc:peer' && m.data.id === id), 10_000)
+  /** A new member joins `pool` on `p`: it is told of every member, each of them of it; it is added to `cs`. */
+  const admitted = async (tt: Test, p: ServerProcess, pool: string, cs: Client[], what: string): Promise<void> => {
+    const c = await open(p)
+    const joined = await c.join(pool)
+    tt.same(new Set(joined.peers), new Set(cs.map((m) => m.id)), `a join to ${what} is admitted and told of everyone`)
+    tt.ok((await Promise.all(cs.map((m) => toldOf(m, c.id)))).every(Boolean), 'its members are told of it')
+    cs.push(c)
+  }
   const noneTwice = (tt: Test, cs: Client[], pool: string): void => {
     for (const c of cs) {
       tt.notOk(c.received.some((m: Message) => m.type === 'rtc:close'), `${pool}: no member was announced closed`)
@@ -67,11 +85,8 @@ whenAvailable(redisMissing(), 'one shard of a Redis Cluster lost', () => {
 
   t.test('a master down: pools on other shards admit joins and relay; its pools refuse joins, then come back resynced', async (tt) => {
     const c = cluster as RedisCluster
-    const slotOf = (pool: string): number => keySlot(poolKeys(prefix, pool).keys[0])
     const masters = (await c.topology()).filter((n) => n.master)
     const ownerOf = (pool: string): ClusterNode => masters.find((m) => m.slots.includes(slotOf(pool))) as ClusterNode
-    const lostPool = 'doomed'
-    let keptPool = ''
     for (let i = 0; keptPool === ''; i++) if (ownerOf(`kept-${i}`) !== ownerOf(lostPool)) keptPool = `kept-${i}`
 
     const lost = await members(lostPool)
@@ -82,41 +97,65 @@ whenAvailable(redisMissing(), 'one shard of a Redis Cluster lost', () => {
     const { master, replica } = await c.killMaster(slotOf(lostPool))
     // Every process follows the lost pool (it has a member there): each notices at once (the
     // subscriber connection to the killed master closes).
-    await Promise.all(procs.map((p) => p.call('waitLog', 'lost the Redis shard of')))
+    await logged('lost the Redis shard of', [0, 0, 0])
 
     tt.ok(await relayed(kept, 'during'), 'relay between processes in the pool on a healthy shard goes on')
-    const late = await open(procs[2])
-    const joined = await late.join(keptPool)
-    tt.same(new Set(joined.peers), new Set(kept.map((k) => k.id)), 'a join to a pool on a healthy shard is admitted and told of everyone')
-    tt.ok((await Promise.all(kept.map((k) => toldOf(k, late.id)))).every(Boolean), 'its members are told of it')
-    kept.push(late)
-
-    const refused = await open(procs[0])
-    refused.send('rtc:join', { pool: lostPool })
-    tt.match(await refused.expect('rtc:error'), { reason: 'join-denied', pool: lostPool }, 'a join to a pool on the lost shard is refused')
-    const other = await open(procs[1])
-    other.send('rtc:join', { pool: lostPool })
-    tt.match(await other.expect('rtc:error'), { reason: 'join-denied' }, 'on every process')
+    await admitted(tt, procs[2], keptPool, kept, 'a pool on a healthy shard')
+    for (const p of procs) {
+      const refused = await open(p)
+      refused.send('rtc:join', { pool: lostPool })
+      tt.match(await refused.expect('rtc:error'), { reason: 'join-denied', pool: lostPool }, 'a join to a pool on the lost shard is refused, on every process')
+    }
     await tt.rejects(procs[1].call('describe', lost[1].id, { x: 1 }), { code: 'FST_RTC_REDIS_UNAVAILABLE' }, 'server calls on that pool throw the coded error')
     for (const p of procs) tt.same(await p.call('logs', 'rtc: lost Redis:'), [], 'no process took the whole cluster for lost')
 
     await c.takeover(replica, slotOf(lostPool))
-    await Promise.all(procs.map((p) => p.call('waitLog', 'Redis shard back')))
+    await logged('Redis shard back', [0, 0, 0])
     tt.comment(`master :${master.port} SIGKILLed, replica :${replica.port} promoted`)
 
     tt.ok(await relayed(lost, 'after'), 'relay between processes in the pool of the lost shard works again')
-    const again = await open(procs[0])
-    const rejoined = await again.join(lostPool)
-    tt.same(new Set(rejoined.peers), new Set(lost.map((m) => m.id)), 'a join to it is admitted and told of everyone')
-    tt.ok((await Promise.all(lost.map((m) => toldOf(m, again.id)))).every(Boolean), 'its members are told of it')
-    lost.push(again)
+    await admitted(tt, procs[0], lostPool, lost, 'the pool of the lost shard')
     for (const cs of [lost, kept]) await Promise.all(cs.map((x) => x.sync()))
     noneTwice(tt, lost, lostPool)
     noneTwice(tt, kept, keptPool)
     for (const p of procs) {
       tt.same(new Set((await p.call('get', lostPool)).members.map((m: any) => m.id)), new Set(lost.map((m) => m.id)), 'membership of the lost shard\'s pool is intact on every process')
       const [back] = await p.call('logs', 'Redis shard back')
-      tt.match(back, { pools: 1 }, 'only that pool was resynced')
+      tt.match(back, { pools: 1, readded: 0 }, 'only that pool was resynced, nobody re-added')
+    }
+  })
+
+  t.test('a master SIGKILLed and restarted with its data: its pool refuses joins meanwhile, then is resynced and works', async (tt) => {
+    const c = cluster as RedisCluster
+    // A master that still has its replica (the first test's promoted one has none).
+    const masters = (await c.topology()).filter((n) => n.master && n.slots.length > 0)
+    const withReplica = (await c.topology()).filter((n) => !n.master).map((n) => n.of)
+    let pool = ''
+    for (let i = 0; pool === ''; i++) {
+      const owner = masters.find((m) => m.slots.includes(slotOf(`revived-${i}`)))
+      if (owner !== undefined && withReplica.includes(owner.id)) pool = `revived-${i}`
+    }
+    const cs = await members(pool)
+    const lostBefore = await counts('lost the Redis shard of')
+    const backBefore = await counts('Redis shard back')
+    const { master } = await c.killMaster(slotOf(pool))
+    await logged('lost the Redis shard of', lostBefore)
+    const refused = await open(procs[1])
+    refused.send('rtc:join', { pool })
+    tt.match(await refused.expect('rtc:error'), { reason: 'join-denied', pool }, 'a join to its pool is refused while it is down')
+
+    await c.restart(master, slotOf(pool))
+    await logged('Redis shard back', backBefore)
+    // The pools this process follows on that master (the first test's may be there too).
+    const there = [lostPool, keptPool, pool].filter((p) => master.slots.includes(slotOf(p))).length
+    tt.ok(await relayed(cs, 'after'), 'relay between processes in its pool works again')
+    await admitted(tt, procs[1], pool, cs, 'its pool')
+    await Promise.all(cs.map((x) => x.sync()))
+    noneTwice(tt, cs, pool)
+    for (const p of procs) {
+      const lines = await p.call('logs', 'Redis shard back')
+      tt.match(lines[lines.length - 1], { pools: there, readded: 0 }, 'only the pools of that shard were resynced, nobody re-added')
+      tt.same(await p.call('logs', 'rtc: lost Redis:'), [], 'no process took the whole cluster for lost')
     }
   })
 })

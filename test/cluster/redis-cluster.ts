@@ -52,9 +52,11 @@ export class RedisCluster {
 
   /**
    * Starts six nodes and joins them (three masters, one replica each); resolves when every node
-   * says the cluster is ok. `nodeTimeout`: milliseconds before a silent master is failed over.
+   * says the cluster is ok. `nodeTimeout`: milliseconds before a silent master is failed over;
+   * `persist`: each node writes every command to its append-only file, so one restarted after a
+   * SIGKILL comes back with its data.
    */
-  static async start ({ nodeTimeout = NODE_TIMEOUT_MS }: { nodeTimeout?: number } = {}): Promise<RedisCluster> {
+  static async start ({ nodeTimeout = NODE_TIMEOUT_MS, persist = false }: { nodeTimeout?: number, persist?: boolean } = {}): Promise<RedisCluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'rtc-cluster-'))
     const taken = new Set<number>()
     const servers: RedisServer[] = []
@@ -63,7 +65,8 @@ export class RedisCluster {
       for (let i = 0; i < 6; i++) {
         const port = await clusterPort(taken)
         taken.add(port).add(port + 10000)
-        const server = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeout), '--dir', dir])
+        const aof = persist ? ['--appendonly', 'yes', '--appendfsync', 'always', '--appenddirname', `aof-${port}`] : []
+        const server = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeout), '--dir', dir, ...aof])
         servers.push(server)
         await server.restart()
       }
@@ -152,12 +155,28 @@ export class RedisCluster {
    * timeout, or by `takeover`): the shard is down, the others serve.
    */
   async killMaster (slot: number): Promise<{ master: ClusterNode, replica: ClusterNode }> {
-    const nodes = await this.topology()
-    const master = nodes.find((n) => n.master && n.slots.includes(slot)) as ClusterNode
-    const replica = nodes.find((n) => n.of === master.id)
-    if (replica === undefined) throw new Error(`master :${master.port} has no replica`)
-    await this.servers.find((s) => s.port === master.port)?.stop('SIGKILL')
-    return { master, replica }
+    let master: ClusterNode | undefined
+    let replica: ClusterNode | undefined
+    // First (a bounded wait: no event says it) the master has a replica, and that replica has
+    // everything the master wrote: just after `--cluster create` the replicas are still attaching.
+    await this.settled(async () => {
+      const nodes = await this.topology()
+      master = nodes.find((n) => n.master && n.slots.includes(slot))
+      replica = nodes.find((n) => n.of === master?.id)
+      if (master === undefined || replica === undefined) return false
+      const [m, r] = await Promise.all([master.port, replica.port].map(async (port) => String(await this.on(port, 'INFO', 'replication'))))
+      const offset = (info: string): number => Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? -1)
+      return r.includes('master_link_status:up') && offset(r) >= offset(m)
+    })
+    const dead = master as ClusterNode
+    await this.servers.find((s) => s.port === dead.port)?.stop('SIGKILL')
+    return { master: dead, replica: replica as ClusterNode }
+  }
+
+  /** Starts a stopped node again (with its data when `persist`); resolves once the cluster is ok and it serves `slot`. */
+  async restart (node: ClusterNode, slot: number): Promise<void> {
+    await this.servers.find((s) => s.port === node.port)?.restart()
+    await this.settled(async () => (await this.masterOf(slot)).port === node.port)
   }
 
   /** Promotes a replica now, without its master's agreement (CLUSTER FAILOVER TAKEOVER); resolves once it serves `slot`. */

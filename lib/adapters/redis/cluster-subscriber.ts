@@ -153,10 +153,13 @@ export class ShardSubscriber {
 
   private inDoubt (shard: Shard, why: string): void {
     if (this.closed || shard.channels.size === 0) return
-    this.log.warn({ channels: shard.channels.size, why }, 'rtc: Redis Cluster subscriptions in doubt: resubscribing where their slots live now')
-    for (const channel of shard.channels) this.doubt.add(channel)
-    this.events.lost(Array.from(shard.channels))
     this.schedule()
+    // A connection that fails again while its master is down says nothing new.
+    const fresh = Array.from(shard.channels).filter((c) => !this.doubt.has(c))
+    if (fresh.length === 0) return
+    this.log.warn({ channels: fresh.length, why }, 'rtc: Redis Cluster subscriptions in doubt: resubscribing where their slots live now')
+    for (const channel of fresh) this.doubt.add(channel)
+    this.events.lost(fresh)
   }
 
   private schedule (): void {
