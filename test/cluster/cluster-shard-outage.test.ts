@@ -88,6 +88,9 @@ whenAvailable(redisMissing(), 'one shard of a Redis Cluster lost', () => {
     const masters = (await c.topology()).filter((n) => n.master)
     const ownerOf = (pool: string): ClusterNode => masters.find((m) => m.slots.includes(slotOf(pool))) as ClusterNode
     for (let i = 0; keptPool === ''; i++) if (ownerOf(`kept-${i}`) !== ownerOf(lostPool)) keptPool = `kept-${i}`
+    /** A pool on the same shard that nobody follows yet: a join there fails on the command (or subscription) itself. */
+    let newPool = ''
+    for (let i = 0; newPool === ''; i++) if (ownerOf(`new-${i}`) === ownerOf(lostPool)) newPool = `new-${i}`
 
     const lost = await members(lostPool)
     const kept = await members(keptPool)
@@ -102,9 +105,11 @@ whenAvailable(redisMissing(), 'one shard of a Redis Cluster lost', () => {
     tt.ok(await relayed(kept, 'during'), 'relay between processes in the pool on a healthy shard goes on')
     await admitted(tt, procs[2], keptPool, kept, 'a pool on a healthy shard')
     for (const p of procs) {
-      const refused = await open(p)
-      refused.send('rtc:join', { pool: lostPool })
-      tt.match(await refused.expect('rtc:error'), { reason: 'join-denied', pool: lostPool }, 'a join to a pool on the lost shard is refused, on every process')
+      for (const pool of [lostPool, newPool]) {
+        const refused = await open(p)
+        refused.send('rtc:join', { pool })
+        tt.match(await refused.expect('rtc:error'), { reason: 'join-denied', pool }, `a join to ${pool === lostPool ? 'a' : 'a new'} pool on the lost shard is refused, on every process`)
+      }
     }
     await tt.rejects(procs[1].call('describe', lost[1].id, { x: 1 }), { code: 'FST_RTC_REDIS_UNAVAILABLE' }, 'server calls on that pool throw the coded error')
     for (const p of procs) tt.same(await p.call('logs', 'rtc: lost Redis:'), [], 'no process took the whole cluster for lost')
