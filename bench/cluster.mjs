@@ -21,117 +21,21 @@
 //   latency     every member sends --rate frames/s (fixed offered load): p50/p99 of relay latency
 // Each relayed rtc:candidate carries sequence number and send time: order and exactly-once per pair are checked.
 // With --dead: SIGKILL one process of a cluster at the default TTL (10 s) and time until its members' peers get rtc:close.
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { promisify } from 'node:util'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
+import { sleep, startRedis, startRedisCluster, withTimeout } from './lib.mjs'
 
 const here = fileURLToPath(import.meta.url)
 const MAX_FRAMES = 5_000_000 // hard cap per phase, whatever the duration
 
 // ---------------------------------------------------------------------------------------------
 // Orchestrator
-
-function withTimeout (promise, ms, what) {
-  let timer
-  return Promise.race([promise, new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms) })])
-    .finally(() => clearTimeout(timer))
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const run = promisify(execFile)
-
-async function freePort () {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address()
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
-async function startRedis (port, args = []) {
-  port ??= await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
-  process.once('exit', () => child.kill('SIGKILL')) // never leave it behind, even on a crash
-  const failed = once(child, 'error').then(([err]) => { throw new Error(`redis-server: ${err.message} (install the redis-server package)`) })
-  failed.catch(() => {})
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const ok = await Promise.race([failed, new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => resolve(false))
-    })])
-    if (ok) break
-    if (Date.now() > deadline) throw new Error('redis-server did not start')
-    await sleep(20)
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    /** redis-server's CPU time in ms (Linux /proc; null elsewhere). */
-    cpu: async () => {
-      try {
-        const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
-        return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime, in ticks of 10 ms
-      } catch {
-        return null
-      }
-    },
-    stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') }
-  }
-}
-
-async function portFree (port) {
-  const server = net.createServer()
-  server.listen(port, '127.0.0.1')
-  const ok = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
-  if (ok) { server.close(); await once(server, 'close') }
-  return ok
-}
-
-/** Six redis-servers (three masters, a replica each) joined by redis-cli; CPU time summed over all six. */
-async function startRedisCluster () {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'rtc-bench-cluster-'))
-  const ports = []
-  for (let i = 0; ports.length < 6 && i < 200; i++) {
-    const port = await freePort()
-    if (port <= 55535 && !ports.includes(port) && await portFree(port + 10000)) ports.push(port)
-  }
-  const servers = []
-  try {
-    for (const port of ports) servers.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir]))
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'])
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      const infos = await Promise.all(ports.map((p) => run('redis-cli', ['-p', String(p), 'cluster', 'info']).then((r) => r.stdout, () => '')))
-      if (infos.every((i) => i.includes('cluster_state:ok'))) break
-      if (Date.now() > deadline) throw new Error('Redis Cluster did not settle')
-      await sleep(100)
-    }
-  } catch (err) {
-    await Promise.all(servers.map((s) => s.stop()))
-    throw err
-  }
-  return {
-    nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
-    cpu: async () => {
-      const all = await Promise.all(servers.map((s) => s.cpu()))
-      return all.includes(null) ? null : all.reduce((a, b) => a + b, 0)
-    },
-    stop: async () => {
-      await Promise.all(servers.map((s) => s.stop()))
-      await rm(dir, { recursive: true, force: true })
-    }
-  }
-}
 
 async function startServer (settings) {
   const flags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []

@@ -1,11 +1,15 @@
 // Shared helpers: server processes, ws clients that speak ssp-v2, the relay
 // load generator with its exactly-once / in-order checks, statistics, tables.
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import WebSocket from 'ws'
 import { pairFrames, readMark } from './sdp.mjs'
 
@@ -32,7 +36,7 @@ export function waitFor (test, ms, what) {
 /**
  * Starts `bench/servers/KIND.mjs` in its own process (with --expose-gc) and
  * returns its WebSocket URL, `stats({ gc })` (the server's own cpuUsage and
- * memoryUsage, over IPC), `profile(label)` (starts a CPU profile of the
+ * memoryUsage, over IPC), `command(cmd, args)`, `profile(label)` (starts a CPU profile of the
  * server when `profileDir` is set; call the returned function to write it) and `stop()`.
  */
 export async function startServer (kind, { options = {}, profileDir = null } = {}) {
@@ -59,6 +63,8 @@ export async function startServer (kind, { options = {}, profileDir = null } = {
     pid: child.pid,
     url: `ws://127.0.0.1:${port}${route}`,
     stats: ({ gc = false } = {}) => request('stats', { gc }),
+    /** Any other command the server answers (servers/plugin.mjs: `until-suspended`). */
+    command: request,
     async profile (label) {
       if (!profileDir) return async () => {}
       mkdirSync(profileDir, { recursive: true })
@@ -74,13 +80,110 @@ export async function startServer (kind, { options = {}, profileDir = null } = {
 }
 let profiles = 0
 
+// Redis for the benches that scale out (cluster.mjs, resume.mjs): a redis-server, or a Redis Cluster of six,
+// on free loopback ports, without persistence, stopped by pid.
+
+const run = promisify(execFile)
+
+export async function freePort () {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** A redis-server on `port` (a free one by default) with `args` added; `stop()` ends it by its pid. */
+export async function startRedis (port, args = []) {
+  port ??= await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
+  process.once('exit', () => child.kill('SIGKILL')) // never leave it behind, even on a crash
+  const failed = once(child, 'error').then(([err]) => { throw new Error(`redis-server: ${err.message} (install the redis-server package)`) })
+  failed.catch(() => {})
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const ok = await Promise.race([failed, new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })])
+    if (ok) break
+    if (Date.now() > deadline) throw new Error('redis-server did not start')
+    await sleep(20)
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pid: child.pid,
+    /** redis-server's CPU time in ms (Linux /proc; null elsewhere). */
+    cpu: async () => {
+      try {
+        const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+        return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime, in ticks of 10 ms
+      } catch {
+        return null
+      }
+    },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  }
+}
+
+async function portFree (port) {
+  const server = net.createServer()
+  server.listen(port, '127.0.0.1')
+  const ok = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
+  if (ok) { server.close(); await once(server, 'close') }
+  return ok
+}
+
+/** Six redis-servers (three masters, a replica each) joined by redis-cli; CPU time summed over all six. */
+export async function startRedisCluster () {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rtc-bench-cluster-'))
+  const ports = []
+  for (let i = 0; ports.length < 6 && i < 200; i++) {
+    const port = await freePort()
+    if (port <= 55535 && !ports.includes(port) && await portFree(port + 10000)) ports.push(port)
+  }
+  const servers = []
+  try {
+    for (const port of ports) servers.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir]))
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'])
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const infos = await Promise.all(ports.map((p) => run('redis-cli', ['-p', String(p), 'cluster', 'info']).then((r) => r.stdout, () => '')))
+      if (infos.every((i) => i.includes('cluster_state:ok'))) break
+      if (Date.now() > deadline) throw new Error('Redis Cluster did not settle')
+      await sleep(100)
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.stop()))
+    throw err
+  }
+  return {
+    nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
+    cpu: async () => {
+      const all = await Promise.all(servers.map((s) => s.cpu()))
+      return all.includes(null) ? null : all.reduce((a, b) => a + b, 0)
+    },
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()))
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
 const zeroMask = (mask) => mask.fill(0) // loopback: spare the load generator the masking
 const TEXT = { binary: false }
 
 /** One ssp-v2 client: joins a pool and records everything the server tells it. */
 export class Member {
   constructor (ws, index, pool) {
-    Object.assign(this, { ws, index, pool, id: null, peers: null, announced: [], closes: new Map(), errors: [], joinedAt: 0 })
+    Object.assign(this, { ws, index, pool, id: null, peers: null, resume: null, announced: [], closes: new Map(), errors: [], joinedAt: 0 })
     this.relay = null // set by Relay: relayed frames go there
     ws.on('message', (data) => this.onMessage(data))
     ws.on('error', (err) => this.errors.push(`socket: ${err.message}`))
@@ -92,8 +195,9 @@ export class Member {
     return new Member(ws, index, pool)
   }
 
-  join () {
-    this.ws.send(JSON.stringify({ type: 'rtc:join', data: { pool: this.pool } }))
+  /** With `resume`, asks to be resumable: `this.resume` is then `{ token, graceMs }`. */
+  join ({ resume = false } = {}) {
+    this.ws.send(JSON.stringify({ type: 'rtc:join', data: resume ? { pool: this.pool, resume: true } : { pool: this.pool } }))
     return new Promise((resolve, reject) => { this.onJoined = { resolve, reject } })
   }
 
@@ -109,6 +213,7 @@ export class Member {
       case 'rtc:joined':
         this.id = data.client_id
         this.peers = data.peers
+        this.resume = data.resume ?? null
         this.joinedAt = performance.now()
         return this.onJoined?.resolve(this)
       case 'rtc:peer': return this.announced.push(data.id)
@@ -129,8 +234,8 @@ export class Member {
   }
 }
 
-/** Connects and joins `count` members (member i joins `poolOf(i)`; none with `join: false`), at most `concurrency` in flight. */
-export async function joinMany (url, count, poolOf, { concurrency = 200, timeout = 180_000, first = 0, join = true } = {}) {
+/** Connects and joins `count` members (member i joins `poolOf(i)`; none with `join: false`; resumable with `resume`), at most `concurrency` in flight. */
+export async function joinMany (url, count, poolOf, { concurrency = 200, timeout = 180_000, first = 0, join = true, resume = false } = {}) {
   const members = new Array(count)
   let next = 0
   const worker = async () => {
@@ -138,7 +243,7 @@ export async function joinMany (url, count, poolOf, { concurrency = 200, timeout
       const i = next++
       const member = await Member.connect(url, first + i, poolOf(first + i))
       members[i] = member
-      if (join) await member.join()
+      if (join) await member.join({ resume })
     }
   }
   await withTimeout(Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker)), timeout, `${count} joins`)
@@ -316,7 +421,7 @@ export function errorTally (members) {
 export function percentiles (samples) {
   const sorted = Float64Array.from(samples).sort()
   const at = (q) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN
-  return { p50: at(0.5), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1] : NaN }
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1] : NaN }
 }
 
 export function cpuMs (before, after) {

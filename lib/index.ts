@@ -39,7 +39,7 @@ import {
   type ResumeFact, type ResumeResult
 } from './core/diagnostics'
 import { CLOSE_CODES, REASONS, REASON_MESSAGES, type Reason, type Frame, type FrameData } from './protocol'
-import type { Adapter, AdapterHost } from './adapters/adapter'
+import type { Adapter, AdapterHost, ClaimResult, Handover } from './adapters/adapter'
 import { MemoryAdapter } from './adapters/memory'
 import { redisAdapter, type RedisAdapterOptions } from './adapters/redis'
 
@@ -73,7 +73,7 @@ declare namespace rtcSignal {
     ResumeOptions, DrainOptions,
     Description, RtcSignalTypes, MemberInfo, MemberState, PoolInfo, PoolSettings, LeaveReason, PoolClosedReason, JoinOutcome, JoinPolicy,
     CreatePoolOptions, PoolManagerEvents, SendVerdict, ConnectionRequest, AllowsRule, Member, PoolView, Reason, Frame, FrameData,
-    Adapter, AdapterHost, RedisAdapterOptions,
+    Adapter, AdapterHost, ClaimResult, Handover, RedisAdapterOptions,
     IceServer, IceServersResult, TurnRestServer, IceServersProvider, IceServersOption,
     MetricsOptions, MetricsRegistry, MetricsHistogram,
     ConnectionFact, ConnectionRefusal, JoinFact, LeaveFact, RelayFact, SdpType, ErrorFact,

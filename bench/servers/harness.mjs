@@ -1,6 +1,7 @@
 // Shared by the server processes: announce the port on stdout, then answer the
 // orchestrator's requests over the IPC channel: this process's own CPU and
-// memory usage (after a forced GC if asked), CPU profiles of a measured phase.
+// memory usage (after a forced GC if asked), CPU profiles of a measured phase,
+// and what a server adds (plugin.mjs: its suspended members).
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -34,14 +35,15 @@ const commands = {
   }
 }
 
-export function serve ({ port, path, close }) {
+/** `extra`: more commands, by name (async, given the request, returning an object to answer with). */
+export function serve ({ port, path, close, extra = {} }) {
   process.stdout.write(JSON.stringify({ port, path }) + '\n')
   process.on('message', async (msg) => {
     if (msg.cmd === 'exit') {
       await close()
       process.exit(0)
     }
-    process.send({ id: msg.id, ...await commands[msg.cmd](msg) })
+    process.send({ id: msg.id, ...await (extra[msg.cmd] ?? commands[msg.cmd])(msg) })
   })
   process.on('disconnect', () => process.exit(0))
 }

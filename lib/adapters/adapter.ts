@@ -30,6 +30,11 @@ export interface AdapterHost {
   applyClose (pool: string): void
   /** Writes a serialized frame to a local endpoint (relay from another process). */
   deliver (targetId: string, text: string): void
+  /**
+   * Writes a frame that a member's old process passed on (a move: lib/adapters/cluster/handovers.ts):
+   * while the member is being taken over here it goes before the frames sent straight here.
+   */
+  deliverForwarded (targetId: string, text: string): void
   /** Disconnects a local endpoint (kick from another process). */
   kickLocal (targetId: string, reason: string): void
   /**
@@ -38,10 +43,10 @@ export interface AdapterHost {
    */
   applyMove (pool: string, member: MemberInfo, seq?: number): void
   /**
-   * A member of this process moved to another (its resume there): it is let go here without a
-   * leave. Its frames after `received`, or null when they are not all kept (or it is not here).
+   * A member of this process moved to process `node` (its resume there): it is let go here without
+   * a leave. Its frames after `received`, or null when they are not all kept (or it is not here).
    */
-  handOver (id: string, received: number): Handover | null
+  handOver (id: string, received: number, node: string): Handover | null
 }
 
 /**

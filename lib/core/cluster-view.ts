@@ -22,7 +22,7 @@ export interface Connection {
   /** A suspended member leaves for good. */
   end (reason: LeaveReason): Promise<void>
   /** Resumed on another process: let go here without a leave; its frames after `received` (null when not all kept). */
-  moveAway (received: number): Handover | null
+  moveAway (received: number, node: string): Handover | null
 }
 
 /**
@@ -289,9 +289,9 @@ export class ClusterView implements AdapterHost {
     if (!view.persistent && view.localCount === 0) this.#views.delete(poolName) // no local member left to serve
   }
 
-  handOver (id: string, received: number): Handover | null {
+  handOver (id: string, received: number, node: string): Handover | null {
     const connection = this.#suspended.get(id) ?? this.#connections.get(id)
-    return connection === undefined ? null : connection.moveAway(received)
+    return connection === undefined ? null : connection.moveAway(received, node)
   }
 
   /** A local member is out of its pool (left, kicked, pool closed): a suspended one is gone for good. */
@@ -307,6 +307,12 @@ export class ClusterView implements AdapterHost {
     if (this.#send(endpoint, text, isRelayFrame(text)) === 'busy') {
       this.log.debug({ peer: targetId, dropped: ++this.#busyDrops }, 'rtc: relayed frame from another process dropped: the target\'s queue is full')
     }
+  }
+
+  deliverForwarded (targetId: string, text: string): void {
+    const resumable = this.endpoint(targetId)?.resumable
+    if (resumable?.fenced === true) resumable.recordForwarded(text)
+    else this.deliver(targetId, text)
   }
 
   kickLocal (targetId: string, reason: string): void {

@@ -143,8 +143,12 @@ export type ResumeResult = 'resumed' | 'unknown-token' | 'expired' | 'frames-los
 
 export interface ResumeFact {
   node: string
-  /** `suspend`: the socket ended, the member waits; `resume`: an rtc:resume was answered (`result`); `expire`: the grace period ended (or held frames overflowed). */
-  event: 'suspend' | 'resume' | 'expire'
+  /**
+   * `suspend`: the socket ended, the member waits; `resume`: an rtc:resume was answered (`result`);
+   * `expire`: the grace period ended (or held frames overflowed); `handover`: it resumed on another
+   * process, which this one handed its held frames to (`replayed`: how many; -1 when they were lost).
+   */
+  event: 'suspend' | 'resume' | 'expire' | 'handover'
   /** The member; null for a resume whose token named nobody. */
   peer: string | null
   pool: string | null

@@ -72,8 +72,13 @@ export interface PoolManagerEvents {
   leave: { endpoint: Endpoint, pool: string, reason: LeaveReason }
   /** A resumable member of this process lost its socket and waits for its client to resume (it is still a member). */
   suspend: { endpoint: Endpoint, pool: string, id: string }
-  /** A suspended member resumed on a new socket of this process. */
+  /** A suspended member resumed on a new socket of this process (it may have been suspended on another one: it moved here). */
   resume: { endpoint: Endpoint, pool: string, id: string }
+  /**
+   * A suspended member of this process resumed on another process (`node`) and moved there: it is
+   * no longer this process's, and still a member (not a leave; that process emits `resume`).
+   */
+  moved: { endpoint: Endpoint, pool: string, id: string, node: string }
   /** An application event (a frame whose type does not start with `rtc:`) arrived. */
   event: { endpoint: Endpoint, type: string, data: FrameData }
   /** A pool was created by server code or by a public join on this process. */

@@ -1,4 +1,5 @@
 import { CLOSE_CODES, resumedMessage, type FrameData } from '../protocol'
+import type { ClaimResult } from '../adapters/adapter'
 import type { Endpoint } from './endpoint'
 import { tokenHash, tokenTarget, type Resumable } from './resume'
 import type { Admission } from './admission'
@@ -153,12 +154,19 @@ async function resumeElsewhere (session: Session, host: ResumeHost, token: strin
   const { pool, id } = named
   const resumable = resumes.create(session)
   host.claim(id, resumable)
-  const claim = await adapter.claim(pool, id, tokenHash(token), received)
+  let claim: ClaimResult
+  try {
+    claim = await adapter.claim(pool, id, tokenHash(token), received)
+  } catch (err) {
+    ctx.log.error({ err, peer: id, pool }, 'rtc: claiming a member of another process failed')
+    claim = { ok: false, result: 'unknown-token' }
+  }
   let result: ResumeResult | null = claim.ok ? null : claim.result
   // A refusal by the hook is sent once the connection is its own again (what is written to the member meanwhile is held).
   let refusal: Parameters<Refuse> | null = null
   if (claim.ok && endpoint.pool === pool) {
     resumable.prepend(claim)
+    resumable.unfence()
     let allowed: string | null = null
     await host.admission.run(async () => { allowed = await host.admission.askHook(pool, RESUME, endpoint, (...args) => { refusal = args }) })
     if (allowed === null) result = 'denied'

@@ -65,6 +65,8 @@ export class Resumable {
   #hash: string | null = null
   #counting = false
   #ended = false
+  /** Frames sent straight here while the member is taken over from another process (`fence`); null otherwise. */
+  #pending: string[] | null = null
   /** Called (once, in a microtask) when a frame held while suspended had to be dropped. */
   #overflow: (() => void) | null = null
 
@@ -105,20 +107,54 @@ export class Resumable {
 
   /**
    * The old process's handover came: its count and the frames after the client's `received` go
-   * before what was held here meanwhile (counted from 0 so far).
+   * before what was kept here meanwhile (counted from 0 so far; what waits apart stays apart).
    */
   prepend ({ sent, frames }: { sent: number, frames: readonly string[] }): void {
     const here = this.#frames.slice(this.#head)
+    const pending = this.#pending
+    this.#pending = null
     this.#frames.length = 0
     this.#head = 0
     this.#bytes = 0
     this.sent = sent - frames.length
     for (const text of frames) this.record(text)
     for (const text of here) this.record(text)
+    this.#pending = pending
+  }
+
+  /**
+   * While a member is taken over from another process: frames sent straight here wait apart, after
+   * those the old process hands over or passes on (`recordForwarded`), until `unfence`.
+   */
+  fence (): void {
+    this.#pending = []
+  }
+
+  get fenced (): boolean {
+    return this.#pending !== null
+  }
+
+  /** A frame the old process passed on: before those that wait apart. */
+  recordForwarded (text: string): void {
+    const pending = this.#pending
+    this.#pending = null
+    this.record(text)
+    this.#pending = pending
+  }
+
+  /** The frames that waited apart go after the others, in the order they came. */
+  unfence (): void {
+    const pending = this.#pending ?? []
+    this.#pending = null
+    for (const text of pending) this.record(text)
   }
 
   /** Keeps one frame written (or, while suspended, held) for the member. */
   record (text: string): void {
+    if (this.#pending !== null) {
+      this.#pending.push(text)
+      return
+    }
     this.#frames.push(text)
     this.sent++
     this.#bytes += text.length

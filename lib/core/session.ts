@@ -303,6 +303,7 @@ export class Session implements Connection {
     cluster.remove(endpoint.id)
     endpoint.rename(id)
     resumable.count()
+    resumable.fence()
     endpoint.setResumable(resumable)
     endpoint.release()
     this.#suspended = true
@@ -350,7 +351,7 @@ export class Session implements Connection {
   }
 
   /** @internal Resumed on another process: let go here without a leave, with its frames after `received` for it (null when not all kept). */
-  moveAway (received: number): Handover | null {
+  moveAway (received: number, node: string): Handover | null {
     const { endpoint } = this
     const pool = endpoint.pool
     if (!this.#suspended) { // a socket the server still holds open: the client has lost it
@@ -366,6 +367,8 @@ export class Session implements Connection {
     this.#ctx.cluster.remove(endpoint.id)
     endpoint.detach()
     this.#log.info({ peer: endpoint.id, pool, handedOver: held?.frames.length ?? null }, 'rtc: resumed on another process')
+    if (channels.resume.hasSubscribers) channels.resume.publish({ node: this.#ctx.cluster.node, event: 'handover', peer: endpoint.id, pool, result: null, replayed: held?.frames.length ?? -1 })
+    if (pool !== null) this.#ctx.events.emit('moved', { endpoint, pool, id: endpoint.id, node })
     return held
   }
 

@@ -4,10 +4,12 @@
 // there, with the frames its old process held), also when its process drains; its peers see
 // nothing. When the process it was on is gone, the resume fails and the peers get one rtc:close.
 import { randomUUID } from 'node:crypto'
+import diagnostics from 'node:diagnostics_channel'
 import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { Adapter } from '../../lib/index'
 import { Client, listen } from '../helpers'
+import { until } from '../browser/helpers'
 import { ServerProcess, type ServerSettings } from './procs'
 
 /** Where the apps of one test meet: a redis-server, or a Redis Cluster; `prefix` is the test's own. */
@@ -79,12 +81,14 @@ export function resumeSuite (backend: () => ResumeBackend): void {
       tt.match((await app.rtcPools.get('p'))?.members.find((m) => m.id === a.id), { state: 'suspended' }, 'suspended, as every process sees it')
     }
     const resumedOnThree = three.app.rtcPools.once('resume')
+    const movedFromOne = one.app.rtcPools.once('moved')
     const c = await Client.open(`${three.url}/rtc`)
     c.send('rtc:resume', { token, received: 1 }) // it had d's rtc:peer
     const resumed = await c.expect('rtc:resumed')
     tt.match(resumed, { client_id: a.id, pool: 'p' })
     tt.not(resumed.token, token, 'a new token')
     tt.equal((await resumedOnThree).id, a.id, 'the resume event fires where it resumed')
+    tt.match(await movedFromOne, { id: a.id, pool: 'p', node: three.app.rtcPools.node }, 'the moved event where it was')
     const got: Record<string, number[]> = { b: [], d: [] }
     for (let i = 0; i < 6; i++) {
       const { candidate } = await c.expect('rtc:candidate')
@@ -121,6 +125,46 @@ export function resumeSuite (backend: () => ResumeBackend): void {
     tt.same(await c2.sync(), [], 'nothing to replay')
     b.send('rtc:candidate', { for: a.id, candidate: { last: true } })
     tt.same(await c2.expect('rtc:candidate'), { from: b.id, candidate: { last: true } })
+  })
+
+  t.test('a sender whose process hears of the move late: its frames stay in order (its fence comes through the old process)', async (tt) => {
+    const prefix = `resume-${randomUUID()}:`
+    const adapters = [backend().adapter(prefix), backend().adapter(prefix), backend().adapter(prefix)]
+    const servers = []
+    for (const adapter of adapters) servers.push(await listen(tt, { ...opts, resume: {}, adapter }))
+    const [one, two, three] = servers
+    // Each process applies cluster events in order from its stream; holding it stands for a process that lags.
+    const stream = (i: number): { hold: () => void, release: () => void, queue: unknown[] } => (adapters[i] as any).stream
+    const { a, b, token } = await pair(one, two)
+    const suspended = one.app.rtcPools.once('suspend')
+    cut(a)
+    await suspended
+    stream(1).hold() // two (the sender's process) will hear of the move late
+    const handedOver = new Promise<void>((resolve) => {
+      const seen = (fact: any): void => {
+        if (fact.event !== 'handover' || fact.node !== one.app.rtcPools.node) return
+        diagnostics.unsubscribe('fastify-rtc-signal:resume', seen)
+        resolve()
+      }
+      diagnostics.subscribe('fastify-rtc-signal:resume', seen)
+    })
+    const c = await Client.open(`${three.url}/rtc`)
+    c.send('rtc:resume', { token, received: 0 })
+    await handedOver
+    stream(0).hold() // what two sends one from now on waits there
+    for (const i of [1, 2]) b.send('rtc:candidate', { for: a.id, candidate: { i } }) // two still sends them to one
+    tt.same(await b.sync(), [])
+    await until('two to have the move event queued', async () => stream(1).queue.length > 0 || null, 5000, 5)
+    stream(1).release() // two applies the move: its fence goes to one, behind 1 and 2
+    b.send('rtc:candidate', { for: a.id, candidate: { i: 3 } }) // straight to three
+    tt.same(await b.sync(), [])
+    stream(0).release() // one passes on 1, 2, then two's fence
+    tt.equal((await c.expect('rtc:resumed')).client_id, a.id)
+    const got = []
+    for (let i = 0; i < 3; i++) got.push((await c.expect('rtc:candidate')).candidate.i)
+    tt.same(got, [1, 2, 3], 'in the order sent')
+    tt.same(await c.sync(), [])
+    tt.same(await b.sync(), [], 'the peer saw nothing')
   })
 
   t.test('a token is single use across processes, and a wrong or missing one names nobody', async (tt) => {

@@ -364,7 +364,10 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     try {
       await ch.ready
       const handover = this.handovers.expect(id)
-      const outcome = await this.joins.claim(pool, id, tokenHash, received)
+      // The fences to await: every process with members in the pool at the move (the claim's snapshot), but the old one.
+      const outcome = await this.joins.claim(pool, id, tokenHash, received, (reply) => {
+        if (reply.status === 'ok') this.handovers.awaitFences(id, reply.snapshot.members.map((m) => m.node).filter((n) => n !== reply.from))
+      })
       if (!outcome.ok) {
         this.handovers.cancel(id)
         return unknown

@@ -23,11 +23,19 @@ export interface ApplyContext {
 /** Applies one item of the ordered stream to this process: a frame, a kick or a pool event. */
 export function applyInbound (ctx: ApplyContext, item: Inbound): void {
   switch (item.type) {
-    case 'deliver': {
-      // Addressed here by a sender that had not yet heard that its target moved away: sent on.
+    case 'deliver':
+    case 'forward': {
+      // Addressed here by a sender that had not yet heard that its target moved away: passed on.
       const moved = ctx.handovers.movedTo(item.target)
-      if (moved === undefined) ctx.host.deliver(item.target, item.text)
-      else ctx.send(moved, item)
+      if (moved !== undefined) ctx.send(moved, { type: 'forward', pool: item.pool, target: item.target, text: item.text })
+      else if (item.type === 'deliver') ctx.host.deliver(item.target, item.text)
+      else ctx.host.deliverForwarded(item.target, item.text)
+      break
+    }
+    case 'fence': {
+      const moved = ctx.handovers.movedTo(item.target)
+      if (moved !== undefined) ctx.send(moved, item)
+      else ctx.handovers.fenced(item.target, item.node)
       break
     }
     case 'kick':
@@ -44,16 +52,20 @@ export function applyInbound (ctx: ApplyContext, item: Inbound): void {
 /**
  * A suspended member moved (its resume on another process): the process that claimed it applies
  * it as its own claim; its old process hands its frames over (in the stream's order: every frame
- * that reached it before the move is in them) and forwards what still comes; every process then
- * routes to the new one.
+ * that reached it before the move is in them) and passes on what still comes; every other process
+ * sends its fence through the old one, then routes to the new one (lib/adapters/cluster/handovers.ts).
  */
 function applyMoved (ctx: ApplyContext, pool: string, member: MemberInfo, from: string, received: number, seq: number): void {
   const { host } = ctx
   if (member.node === host.node) ctx.handovers.back(member.id) // it moved away from here before: frames for it are its own again
+  // Frames this process sent for the member until now went to its old process: a fence after them.
+  if (from !== host.node) ctx.send(from, { type: 'fence', pool, target: member.id, node: host.node })
   if (ctx.joins.onEvent(pool, member, seq)) return
   if (from === host.node && host.view(pool)?.members.get(member.id)?.node === from) {
-    ctx.send(member.node, { type: 'handover', pool, target: member.id, held: host.handOver(member.id, received) })
-    ctx.handovers.left(member.id, member.node)
+    ctx.send(member.node, { type: 'handover', pool, target: member.id, held: host.handOver(member.id, received, member.node) })
+    // Frames and fences still addressed here come on the pool's channels (with Redis Cluster): kept a while.
+    const ch = ctx.channels.retain(pool)
+    ctx.handovers.left(member.id, member.node, () => { ctx.channels.release(pool, ch) })
   }
   host.applyMove(pool, member, seq)
   ctx.channels.unsubscribeIfIdle(pool)

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { AdapterHost, JoinOutcome, MemberInfo } from '../adapter'
 import type { EventStream } from './stream'
-import type { JoinReply, Snapshot, Transport } from './transport'
+import type { ClaimReply, JoinReply, Snapshot, Transport } from './transport'
 
 interface PendingJoin {
   pool: string
@@ -65,12 +65,13 @@ export class PendingJoins {
    * a join, it is applied (as a move) once both the script's reply and its event are in; resolves
    * ok once applied, or not (no-such-pool) when the token names nobody.
    */
-  claim (pool: string, id: string, tokenHash: string, received: number): Promise<JoinOutcome> {
+  claim (pool: string, id: string, tokenHash: string, received: number, replied: (reply: ClaimReply) => void): Promise<JoinOutcome> {
     const { host, transport } = this.ctx
     return new Promise<JoinOutcome>((resolve) => {
       const pj: PendingJoin = { pool, member: { id, node: host.node, description: null }, moved: true, created: false, snapshot: null, eventSeen: false, blocking: false, timer: null, resolve }
       this.joins.set(id, pj)
       transport.claim(pool, id, tokenHash, host.node, received).then((reply) => {
+        replied(reply)
         if (reply.status === 'ok') pj.member = reply.member
         this.onReply(pj, reply.status === 'ok' ? { status: 'ok', created: false, snapshot: reply.snapshot } : { status: 'no-such-pool' })
       }, (err: unknown) => this.onFailed(pj, err))

@@ -8,9 +8,13 @@ const MAX_BATCH_CHARS = 64 * 1024
 
 /** A message's size, near enough to bound a batch. */
 function chars (m: NodeMessage): number {
-  if (m.type === 'deliver') return m.text.length
-  if (m.type === 'kick') return m.reason.length
-  return m.held === null ? 0 : m.held.frames.reduce((n, f) => n + f.length, 0)
+  switch (m.type) {
+    case 'deliver':
+    case 'forward': return m.text.length
+    case 'kick': return m.reason.length
+    case 'fence': return m.node.length
+    case 'handover': return m.held === null ? 0 : m.held.frames.reduce((n, f) => n + f.length, 0)
+  }
 }
 
 interface Batch {

@@ -35,14 +35,18 @@ export type PoolEvent =
   | { type: 'close', seq: number }
 
 /**
- * What one process sends another: a frame to deliver to a local endpoint of `pool`, a kick, or the
- * frames a suspended member's old process held for it, to the process that took it over (null:
- * they are not all known any more).
+ * What one process sends another: a frame to deliver to a local endpoint of `pool`, a kick, or,
+ * when a suspended member moves (a resume on another process): the frames its old process held
+ * for it (null: they are not all known any more), frames and fences passed on by the old process.
  */
 export type NodeMessage =
   | { type: 'deliver', pool: string, target: string, text: string }
   | { type: 'kick', target: string, reason: string }
   | { type: 'handover', pool: string, target: string, held: Handover | null }
+  /** A frame for a member that moved away, passed on by its old process (it came there before the sender heard of the move). */
+  | { type: 'forward', pool: string, target: string, text: string }
+  /** Process `node` heard that `target` moved: sent to its old process, which passes it on after that process's earlier frames. */
+  | { type: 'fence', pool: string, target: string, node: string }
 
 export type ClaimReply =
   /** The member is now on the claiming process (its moved join event is on its way); `snapshot`: its pool. */

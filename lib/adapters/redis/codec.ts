@@ -17,6 +17,8 @@ import type { ClaimReply, Description, Handover, HeartbeatReply, JoinReply, Node
  *     'd'..id..' '..frame    deliver a serialized frame to a local endpoint
  *     'k'..id..' '..reason   kick a local endpoint
  *     'h'..id..' '..JSON     a suspended member's frames, to the process it resumed on: {"s":sent,"f":[frame...]}, or null
+ *     'w'..id..' '..frame    a frame for a member that moved, passed on by its old process
+ *     'f'..id..' '..node     a fence: process `node` heard of the member's move (passed on by the old process)
  *   a batch of node messages (one tick's, to one process), added after the first version (which
  *   ignores it; a batch of one is sent as the message alone):
  *     'b'..(length..':'..message)...
@@ -59,6 +61,8 @@ function encodeNodeMessage (message: NodeMessage): string {
     case 'deliver': return `d${message.target} ${message.text}`
     case 'kick': return `k${message.target} ${message.reason}`
     case 'handover': return `h${message.target} ${JSON.stringify(message.held === null ? null : { s: message.held.sent, f: message.held.frames })}`
+    case 'forward': return `w${message.target} ${message.text}`
+    case 'fence': return `f${message.target} ${message.node}`
   }
 }
 
@@ -88,6 +92,8 @@ function decodeNodeMessage (text: string, pool: string): NodeMessage | null {
   if (text[0] === 'd') return { type: 'deliver', pool, target, text: rest }
   if (text[0] === 'k') return { type: 'kick', target, reason: rest }
   if (text[0] === 'h') return { type: 'handover', pool, target, held: decodeHandover(rest) }
+  if (text[0] === 'w') return { type: 'forward', pool, target, text: rest }
+  if (text[0] === 'f') return { type: 'fence', pool, target, node: rest }
   return null
 }
 
