@@ -133,7 +133,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       leaving: (id) => this.leaving.has(id),
       takeDropped: () => this.relay.takeDropped(),
       released: (pools) => {
-        this.relay.flush()
+        this.relay.release(new Set(pools))
         this.emit('shard', 'resynced', pools)
       }
     })

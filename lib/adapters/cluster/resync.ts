@@ -22,7 +22,7 @@ export interface ResyncContext {
   leaving: (id: string) => boolean
   /** Frames dropped for other processes since the last report (reset by reading). */
   takeDropped: () => number
-  /** Pools left doubt after their own resync: the frames held for them can go. */
+  /** Pools left doubt after their own resync: the frames held for them can go (Relay.release). */
   released: (pools: string[]) => void
 }
 

@@ -113,7 +113,9 @@ export interface Transport {
   resubscribe (pools: string[]): Promise<void>
   /**
    * Sends messages to another process, in order: the batch of one tick (Relay), so a backend can
-   * send it as one publish (or one per pool, where pools live on different shards).
+   * send it as one publish (or one per pool, where pools live on different shards). Resolves with
+   * how many subscribers received it (a number, or one per publish): 0 when the target process is
+   * not subscribed (yet).
    */
   publish (node: string, messages: readonly NodeMessage[]): Promise<unknown>
 
