@@ -42,14 +42,21 @@ export interface ClusterNode {
   id: string
   port: number
   master: boolean
+  /** A replica's master's id ('-' for a master). */
+  of: string
   slots: number[]
 }
 
 export class RedisCluster {
   private constructor (readonly servers: RedisServer[], private readonly dir: string) {}
 
-  /** Starts six nodes and joins them (three masters, one replica each); resolves when every node says the cluster is ok. */
-  static async start (): Promise<RedisCluster> {
+  /**
+   * Starts six nodes and joins them (three masters, one replica each); resolves when every node
+   * says the cluster is ok. `nodeTimeout`: milliseconds before a silent master is failed over;
+   * `persist`: each node writes every command to its append-only file, so one restarted after a
+   * SIGKILL comes back with its data.
+   */
+  static async start ({ nodeTimeout = NODE_TIMEOUT_MS, persist = false }: { nodeTimeout?: number, persist?: boolean } = {}): Promise<RedisCluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'rtc-cluster-'))
     const taken = new Set<number>()
     const servers: RedisServer[] = []
@@ -58,7 +65,8 @@ export class RedisCluster {
       for (let i = 0; i < 6; i++) {
         const port = await clusterPort(taken)
         taken.add(port).add(port + 10000)
-        const server = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir])
+        const aof = persist ? ['--appendonly', 'yes', '--appendfsync', 'always', '--appenddirname', `aof-${port}`] : []
+        const server = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeout), '--dir', dir, ...aof])
         servers.push(server)
         await server.restart()
       }
@@ -98,7 +106,7 @@ export class RedisCluster {
     const text = String(await this.on(via, 'CLUSTER', 'NODES'))
     const out: ClusterNode[] = []
     for (const line of text.trim().split('\n')) {
-      const [id, addr, flags, , , , , , ...ranges] = line.split(' ')
+      const [id, addr, flags, of, , , , , ...ranges] = line.split(' ')
       if (flags.includes('fail') || flags.includes('noaddr')) continue
       const slots: number[] = []
       for (const r of ranges) {
@@ -106,7 +114,7 @@ export class RedisCluster {
         const [a, b] = r.split('-').map(Number)
         for (let s = a; s <= (b ?? a); s++) slots.push(s)
       }
-      out.push({ id, port: Number(addr.split(':')[1].split('@')[0]), master: flags.includes('master'), slots })
+      out.push({ id, port: Number(addr.split(':')[1].split('@')[0]), master: flags.includes('master'), of, slots })
     }
     return out
   }
@@ -140,6 +148,41 @@ export class RedisCluster {
       return to !== old.port
     })
     return { from: old.port, to }
+  }
+
+  /**
+   * SIGKILLs the master of `slot` and returns at once (its replica is promoted only after the node
+   * timeout, or by `takeover`): the shard is down, the others serve.
+   */
+  async killMaster (slot: number): Promise<{ master: ClusterNode, replica: ClusterNode }> {
+    let master: ClusterNode | undefined
+    let replica: ClusterNode | undefined
+    // First (a bounded wait: no event says it) the master has a replica, and that replica has
+    // everything the master wrote: just after `--cluster create` the replicas are still attaching.
+    await this.settled(async () => {
+      const nodes = await this.topology()
+      master = nodes.find((n) => n.master && n.slots.includes(slot))
+      replica = nodes.find((n) => n.of === master?.id)
+      if (master === undefined || replica === undefined) return false
+      const [m, r] = await Promise.all([master.port, replica.port].map(async (port) => String(await this.on(port, 'INFO', 'replication'))))
+      const offset = (info: string): number => Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? -1)
+      return r.includes('master_link_status:up') && offset(r) >= offset(m)
+    })
+    const dead = master as ClusterNode
+    await this.servers.find((s) => s.port === dead.port)?.stop('SIGKILL')
+    return { master: dead, replica: replica as ClusterNode }
+  }
+
+  /** Starts a stopped node again (with its data when `persist`); resolves once the cluster is ok and it serves `slot`. */
+  async restart (node: ClusterNode, slot: number): Promise<void> {
+    await this.servers.find((s) => s.port === node.port)?.restart()
+    await this.settled(async () => (await this.masterOf(slot)).port === node.port)
+  }
+
+  /** Promotes a replica now, without its master's agreement (CLUSTER FAILOVER TAKEOVER); resolves once it serves `slot`. */
+  async takeover (replica: ClusterNode, slot: number): Promise<void> {
+    await this.on(replica.port, 'CLUSTER', 'FAILOVER', 'TAKEOVER')
+    await this.settled(async () => (await this.masterOf(slot)).port === replica.port)
   }
 
   /** Moves `slot` with its keys to another master: IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE everywhere. */

@@ -9,7 +9,7 @@ import { PendingJoins } from './joins'
 import { Liveness } from './liveness'
 import { Relay } from './relay'
 import { Resync } from './resync'
-import { Lifecycle, type ClusterState } from './state'
+import { Lifecycle, PoolsInDoubt, type ClusterState } from './state'
 import { EventStream } from './stream'
 import type { Description, Inbound, PoolInfo, PoolSettings, Snapshot, Transport } from './transport'
 
@@ -37,16 +37,20 @@ export interface ClusterOptions {
  * - Backend lost (state `down`): local members keep being served, joins are refused with
  *   `join-denied`; when it is back (or when it lost its data, or took this process for dead) this
  *   process re-announces its members and resyncs its views (Resync).
+ * - One shard of it lost (Redis Cluster: a master down, a slot moved): the same, for the pools of
+ *   that shard only (PoolsInDoubt); the process stays `live` and serves every other pool.
  * - The states and their transitions: state.ts.
  *
- * Emits, for tests and monitoring: 'state' (state, previous, reason) on every transition, and
- * 'reap' (removed) after each liveness round.
+ * Emits, for tests and monitoring: 'state' (state, previous, reason) on every transition,
+ * 'shard' ('lost' | 'resynced', pools) when pools' shard is in doubt and when they are resynced,
+ * and 'reap' (removed) after each liveness round.
  */
 export class ClusterAdapter extends EventEmitter implements Adapter {
   private host!: AdapterHost
   private log!: FastifyBaseLogger
   private node = ''
   private readonly lifecycle = new Lifecycle((state, previous, reason) => this.changed(state, previous, reason))
+  private readonly doubt = new PoolsInDoubt()
   private readonly relay: Relay
   private stream!: EventStream
   private channels!: Channels
@@ -60,7 +64,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
 
   constructor (private readonly transport: Transport, private readonly options: ClusterOptions) {
     super()
-    this.relay = new Relay(transport, this.lifecycle)
+    this.relay = new Relay(transport, this.lifecycle, (pool) => this.doubt.has(pool))
     this.unavailable = Object.freeze({
       ok: false,
       reason: 'join-denied',
@@ -89,7 +93,10 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
         throw err
       }
     }, this.log, STREAM_WAIT_MS)
-    this.channels = new Channels(transport, host, (pool) => this.stream.forget(pool))
+    this.channels = new Channels(transport, host, (pool) => {
+      this.stream.forget(pool)
+      this.doubt.forget(pool)
+    })
     this.joins = new PendingJoins({
       host,
       log: this.log,
@@ -106,7 +113,8 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       node: this.node,
       ttl: this.options.ttl,
       writable: () => this.lifecycle.state !== 'closed' && transport.writable,
-      ready: () => this.usable,
+      // Reaping waits for every shard: a round that reaches a lost one fails anyway.
+      ready: () => this.usable && this.doubt.size === 0,
       processed: () => this.stream.processed,
       lostData: () => this.stream.rebase(),
       resync: (reason) => this.resync.request(reason),
@@ -117,12 +125,17 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       log: this.log,
       transport,
       lifecycle: this.lifecycle,
+      doubt: this.doubt,
       stream: this.stream,
       channels: this.channels,
       joins: this.joins,
       liveness: this.liveness,
       leaving: (id) => this.leaving.has(id),
-      takeDropped: () => this.relay.takeDropped()
+      takeDropped: () => this.relay.takeDropped(),
+      released: (pools) => {
+        this.relay.release(new Set(pools))
+        this.emit('shard', 'resynced', pools)
+      }
     })
     const applying: ApplyContext = {
       host,
@@ -136,7 +149,13 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
       send: (node, message) => this.relay.send(node, message)
     }
     try {
-      await transport.connect(this.node, this.log, { message: (item) => this.onMessage(item), ready: () => this.onReady(), down: () => this.onDown() })
+      await transport.connect(this.node, this.log, {
+        message: (item) => this.onMessage(item),
+        ready: () => this.onReady(),
+        down: () => this.onDown(),
+        lost: (pools) => this.onPoolsLost(pools),
+        restored: (pools) => this.onPoolsRestored(pools)
+      })
       await this.liveness.beat()
     } catch (err) {
       await this.close()
@@ -160,8 +179,28 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     return this.lifecycle.state !== 'closed' && this.transport.ready
   }
 
-  private assertUsable (): void {
+  /** Commands and the stream work (for `pool`: its shard too). */
+  private usableFor (pool: string): boolean {
+    return this.usable && !this.doubt.has(pool)
+  }
+
+  private assertUsable (pool?: string): void {
     if (!this.usable) throw this.transport.unavailable(this.lifecycle.state === 'closed' ? 'adapter closed' : 'reconnecting')
+    if (pool !== undefined && this.doubt.has(pool)) throw this.transport.unavailable(`the shard of pool ${pool} is reconnecting`)
+  }
+
+  private onPoolsLost (pools: string[]): void {
+    if (this.lifecycle.ending) return
+    const fresh = this.doubt.lose(pools)
+    if (fresh.length === 0) return
+    this.log.warn({ pools: fresh.length, dropped: this.relay.droppedSoFar }, `rtc: lost the ${this.transport.name} shard of ${fresh.length} pool(s): refusing joins to them and holding their relay to other processes until it is back; other pools are served as usual`)
+    publishAdapterError(this.node, 'connection', new Error(`lost a ${this.transport.name} shard`))
+    this.emit('shard', 'lost', fresh)
+  }
+
+  private onPoolsRestored (pools: string[]): void {
+    const back = this.doubt.restore(pools)
+    if (back.length > 0) this.resync.request(`${this.transport.name} shard back`, back)
   }
 
   private onDown (): void {
@@ -219,7 +258,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   // Adapter: membership
 
   async join (pool: string, member: MemberInfo, policy: JoinPolicy): Promise<JoinOutcome> {
-    if (!this.usable) return this.unavailable
+    if (!this.usableFor(pool)) return this.unavailable
     const ch = this.channels.retain(pool)
     try {
       await ch.ready
@@ -260,7 +299,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   }
 
   async describe (pool: string, id: string, description: Description): Promise<void> {
-    this.assertUsable()
+    this.assertUsable(pool)
     const ch = this.channels.borrow(pool)
     this.relay.drain()
     try {
@@ -273,7 +312,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   }
 
   async createPool (settings: PoolSettings): Promise<boolean> {
-    this.assertUsable()
+    this.assertUsable(settings.name)
     const ch = this.channels.retain(settings.name)
     try {
       await ch.ready
@@ -288,7 +327,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   }
 
   async closePool (name: string): Promise<boolean> {
-    this.assertUsable()
+    this.assertUsable(name)
     const ch = this.channels.borrow(name)
     this.relay.drain()
     try {
@@ -305,14 +344,14 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   // Adapter: resume on another process
 
   resumeToken (pool: string, id: string, tokenHash: string): void {
-    if (!this.usable) return
+    if (!this.usableFor(pool)) return
     this.transport.token(pool, id, tokenHash).catch((err: unknown) => {
       this.log.warn({ err, pool, peer: id }, `rtc: could not record a resume token in ${this.transport.name} (that member can resume only on this process)`)
     })
   }
 
   markSuspended (pool: string, id: string, suspended: boolean): void {
-    if (!this.usable) return
+    if (!this.usableFor(pool)) return
     this.transport.markSuspended(pool, id, this.node, suspended).catch((err: unknown) => {
       this.log.debug({ err, pool, peer: id }, `rtc: could not mark a member suspended in ${this.transport.name}`)
     })
@@ -320,7 +359,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
 
   async claim (pool: string, id: string, tokenHash: string, received: number): Promise<ClaimResult> {
     const unknown: ClaimResult = { ok: false, result: 'unknown-token' }
-    if (!this.usable) return unknown
+    if (!this.usableFor(pool)) return unknown
     const ch = this.channels.retain(pool)
     try {
       await ch.ready
@@ -370,7 +409,7 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
   }
 
   async pool (name: string): Promise<PoolInfo | null> {
-    this.assertUsable()
+    this.assertUsable(name)
     const { snapshot } = await this.transport.snapshot(name)
     return snapshot === null ? null : await this.toInfo(snapshot)
   }

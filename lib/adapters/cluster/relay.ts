@@ -5,6 +5,14 @@ import type { NodeMessage, Transport } from './transport'
 const MAX_HELD = 10_000
 /** Characters of one tick's batch to a process beyond which it goes out at once (a burst is sent in parts). */
 const MAX_BATCH_CHARS = 64 * 1024
+/** After a shard's pools are resynced, how long their held frames are sent again to a process not subscribed there yet, and how often. */
+const RELEASE_MS = 5000
+const RELEASE_RETRY_MS = 100
+
+/** A publish's reply: true when every publish it made reached a subscriber. */
+function reached (reply: unknown): boolean {
+  return Array.isArray(reply) ? reply.every((n) => Number(n) > 0) : Number(reply) > 0
+}
 
 /** A message's size, near enough to bound a batch. */
 function chars (m: NodeMessage): number {
@@ -15,6 +23,22 @@ function chars (m: NodeMessage): number {
     case 'fence': return m.node.length
     case 'handover': return m.held === null ? 0 : m.held.frames.reduce((n, f) => n + f.length, 0)
   }
+}
+
+/** Messages in consecutive parts of at most MAX_BATCH_CHARS (one at least each). */
+function inParts (messages: NodeMessage[]): NodeMessage[][] {
+  const parts: NodeMessage[][] = []
+  let size = Infinity
+  for (const m of messages) {
+    const n = chars(m)
+    if (size + n > MAX_BATCH_CHARS) {
+      parts.push([])
+      size = 0
+    }
+    parts[parts.length - 1].push(m)
+    size += n
+  }
+  return parts
 }
 
 interface Batch {
@@ -31,21 +55,26 @@ interface Batch {
  * that the backend had lost is announced again first, so no peer gets a frame from a member it
  * was told had left (docs/protocol.md, rule 9). With no connection, they are dropped (counted for
  * the log). A membership change started here drains the batch first (`drain`), so frames sent
- * before it reach their targets before its event.
+ * before it reach their targets before its event. Frames of a pool whose shard alone is in doubt
+ * (Redis Cluster) are held the same way, until that pool is resynced; the other pools' go out.
  */
 export class Relay {
   private held: Array<[string, NodeMessage]> = []
   private batches = new Map<string, Batch>()
   private scheduled: NodeJS.Immediate | null = null
   private dropped = 0
+  private readonly releasing = new Set<NodeJS.Timeout>()
+  /** Pools whose held frames are being released (newer ones wait behind them): how many releases each. */
+  private readonly released = new Map<string, number>()
 
-  constructor (private readonly transport: Transport, private readonly lifecycle: Lifecycle) {}
+  /** `inDoubt`: the pool's shard alone is in doubt. */
+  constructor (private readonly transport: Transport, private readonly lifecycle: Lifecycle, private readonly inDoubt: (pool: string) => boolean) {}
 
   send (node: string, message: NodeMessage): void {
     const { state } = this.lifecycle
     if (!this.transport.writable || state === 'connecting' || state === 'closed') {
       this.dropped++
-    } else if (state === 'live' || state === 'closing') {
+    } else if ((state === 'live' || state === 'closing') && (message.type === 'kick' || !(this.inDoubt(message.pool) || this.released.has(message.pool)))) {
       this.enqueue(node, message)
     } else {
       this.hold(node, message)
@@ -69,11 +98,66 @@ export class Relay {
     for (const [node, batch] of batches) for (const message of batch.messages) this.hold(node, message)
   }
 
-  /** Live again: what was held goes out, in order, before anything newer. */
+  /** Live again (or pools out of doubt): what was held goes out, in order, before anything newer; what is still in doubt stays held. */
   flush (): void {
     const held = this.held
     this.held = []
     for (const [node, message] of held) this.send(node, message)
+  }
+
+  /**
+   * A shard's pools are resynced: their held frames go out, in order per target process. A
+   * process whose subscription on that shard is not back yet (its own resync runs a moment later)
+   * receives nothing: its frames are sent again shortly, for at most RELEASE_MS. Until every held
+   * frame was received (or given up), newer frames of those pools are held behind them.
+   */
+  release (pools: ReadonlySet<string>): void {
+    for (const p of pools) this.released.set(p, (this.released.get(p) ?? 0) + 1)
+    const done = (): void => {
+      for (const p of pools) {
+        const n = (this.released.get(p) ?? 1) - 1
+        if (n > 0) this.released.set(p, n)
+        else this.released.delete(p)
+      }
+      this.flush()
+    }
+    const mine: Array<[string, NodeMessage]> = []
+    const rest: Array<[string, NodeMessage]> = []
+    for (const entry of this.held) (entry[1].type !== 'kick' && pools.has(entry[1].pool) ? mine : rest).push(entry)
+    this.held = rest
+    const until = Date.now() + RELEASE_MS
+    const attempt = (pending: Array<[string, NodeMessage]>): void => {
+      const byNode = new Map<string, NodeMessage[]>()
+      for (const [node, m] of pending) byNode.get(node)?.push(m) ?? byNode.set(node, [m])
+      Promise.all(Array.from(byNode, async ([node, list]) => {
+        // In parts of MAX_BATCH_CHARS, in order on one connection: sent again only when none
+        // reached the process (a later part received and an earlier one not: that one is lost, not reordered).
+        const parts = inParts(list)
+        const replies = await Promise.all(parts.map((part) => this.transport.publish(node, part).then(reached, () => {
+          this.dropped += part.length
+          return true
+        })))
+        if (replies.some(Boolean)) {
+          for (const [i, part] of parts.entries()) if (!replies[i]) this.dropped += part.length
+          return []
+        }
+        return list.map((m): [string, NodeMessage] => [node, m])
+      })).then((left) => {
+        const again = left.flat()
+        if (again.length === 0 || Date.now() > until || this.lifecycle.ending) {
+          this.dropped += again.length // published to nobody
+          done()
+          return
+        }
+        const timer = setTimeout(() => {
+          this.releasing.delete(timer)
+          attempt(again)
+        }, RELEASE_RETRY_MS)
+        timer.unref()
+        this.releasing.add(timer)
+      }, done)
+    }
+    attempt(mine)
   }
 
   /** Publishes this tick's batches now. */
@@ -89,6 +173,9 @@ export class Relay {
   discard (): void {
     if (this.scheduled !== null) clearImmediate(this.scheduled)
     this.scheduled = null
+    for (const timer of this.releasing) clearTimeout(timer)
+    this.releasing.clear()
+    this.released.clear()
     for (const batch of this.batches.values()) this.dropped += batch.messages.length
     this.dropped += this.held.length
     this.batches = new Map()

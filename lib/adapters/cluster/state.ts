@@ -56,3 +56,55 @@ export class Lifecycle {
     this.changed(next, previous, reason)
   }
 }
+
+/**
+ * Pools whose shard is in doubt while the cluster as a whole is not (Redis Cluster: the master of
+ * their slot lost, or their slot moved), next to the adapter-wide Lifecycle: `lost` until their
+ * channels are subscribed again, `back` until their resync is done. Joins to them are refused and
+ * frames for them held; every other pool is served as usual.
+ */
+export class PoolsInDoubt {
+  private readonly pools = new Map<string, 'lost' | 'back'>()
+
+  get size (): number {
+    return this.pools.size
+  }
+
+  has (pool: string): boolean {
+    return this.pools.has(pool)
+  }
+
+  /** Its channels are not subscribed yet: nothing can be resynced. */
+  lost (pool: string): boolean {
+    return this.pools.get(pool) === 'lost'
+  }
+
+  /** Marks them lost; returns those that were not in doubt. */
+  lose (pools: string[]): string[] {
+    const fresh = pools.filter((p) => !this.pools.has(p))
+    for (const p of pools) this.pools.set(p, 'lost')
+    return fresh
+  }
+
+  /** Their channels are back: returns those that were lost (they need a resync). */
+  restore (pools: string[]): string[] {
+    const back = pools.filter((p) => this.pools.get(p) === 'lost')
+    for (const p of back) this.pools.set(p, 'back')
+    return back
+  }
+
+  /** Those of `pools` that are back and not resynced yet. */
+  back (pools: Iterable<string>): string[] {
+    return Array.from(pools).filter((p) => this.pools.get(p) === 'back')
+  }
+
+  /** Resynced: out of doubt, unless lost again meanwhile. */
+  resynced (pools: Iterable<string>): void {
+    for (const p of pools) if (this.pools.get(p) === 'back') this.pools.delete(p)
+  }
+
+  /** A pool this process no longer follows. */
+  forget (pool: string): void {
+    this.pools.delete(pool)
+  }
+}

@@ -82,12 +82,19 @@ export interface TransportListener {
   ready (): void
   /** A connection was lost. */
   down (): void
+  /**
+   * Only these pools' channels are in doubt (Redis Cluster: their shard's master lost, or their
+   * slot moved): events and frames for them may be missed, commands in their slot may fail.
+   */
+  lost (pools: string[]): void
+  /** These pools' channels are subscribed again (on the master that owns their slot now). */
+  restored (pools: string[]): void
 }
 
 export interface Transport {
   /** For messages and log bindings: 'Redis'. */
   readonly name: string
-  /** Commands and the subscriber both work. */
+  /** Commands and the subscriber both work (a pool's shard may still be in doubt: `lost`). */
   readonly ready: boolean
   /** Commands can be sent (the subscriber may still be reconnecting). */
   readonly writable: boolean
@@ -106,7 +113,9 @@ export interface Transport {
   resubscribe (pools: string[]): Promise<void>
   /**
    * Sends messages to another process, in order: the batch of one tick (Relay), so a backend can
-   * send it as one publish (or one per pool, where pools live on different shards).
+   * send it as one publish (or one per pool, where pools live on different shards). Resolves with
+   * how many subscribers received it (a number, or one per publish): 0 when the target process is
+   * not subscribed (yet).
    */
   publish (node: string, messages: readonly NodeMessage[]): Promise<unknown>
 

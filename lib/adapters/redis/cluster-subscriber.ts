@@ -27,10 +27,10 @@ export interface SlotMap {
 
 export interface ShardEvents {
   message (channel: string, text: string): void
-  /** A subscription may have missed messages (a shard's connection closed, a slot moved). */
-  lost (): void
-  /** Every channel is subscribed again on the master that owns its slot. */
-  restored (): void
+  /** These channels' subscriptions may have missed messages (their shard's connection closed, their slot moved). */
+  lost (channels: string[]): void
+  /** These channels (of one slot) are subscribed again on the master that owns their slot. */
+  restored (channels: string[]): void
 }
 
 interface Shard {
@@ -48,8 +48,9 @@ const noop = (): void => {}
  * owns a slot of a subscribed channel. Redis delivers what one master publishes to one connection
  * in order, so a pool's events and frames (same slot) keep their order. When a shard's connection
  * closes or a slot moves (failover, migration: Redis sends `sunsubscribe`), its channels are in
- * doubt: `lost` is reported, the slot map is refreshed until each channel is subscribed on the
- * master that owns it now, and then `restored` (the adapter resyncs what may have been missed).
+ * doubt: `lost` is reported for them, the slot map is refreshed until each is subscribed on the
+ * master that owns it now, and `restored` is reported for each slot's channels as they are (the
+ * adapter resyncs what their pools may have missed). The other shards' channels are not affected.
  */
 export class ShardSubscriber {
   private readonly shards = new Map<string, Shard>()
@@ -62,11 +63,6 @@ export class ShardSubscriber {
 
   constructor (private readonly map: SlotMap, private readonly log: FastifyBaseLogger, private readonly events: ShardEvents) {
     map.on('refresh', this.onRefresh)
-  }
-
-  /** No channel is in doubt. */
-  get ready (): boolean {
-    return this.doubt.size === 0
   }
 
   /** Subscribes channels of one slot; retries once on the new owner when the slot map was stale. */
@@ -145,16 +141,25 @@ export class ShardSubscriber {
     conn.on('error', (err: Error) => this.log.debug({ err, shard: key }, 'rtc: Redis Cluster subscriber error'))
     conn.on('close', () => this.inDoubt(s, 'connection closed'))
     conn.on('moved', () => this.inDoubt(s, 'slot moved'))
+    // Ended (cluster nodes do not reconnect): the next subscribe on this master opens a new connection.
+    conn.on('end', () => {
+      if (this.shards.get(key) !== s) return
+      this.shards.delete(key)
+      this.stop(s)
+    })
     this.shards.set(key, shard)
     return shard
   }
 
   private inDoubt (shard: Shard, why: string): void {
     if (this.closed || shard.channels.size === 0) return
-    this.log.warn({ channels: shard.channels.size, why }, 'rtc: Redis Cluster subscriptions in doubt: resubscribing where their slots live now')
-    for (const channel of shard.channels) this.doubt.add(channel)
-    this.events.lost()
     this.schedule()
+    // A connection that fails again while its master is down says nothing new.
+    const fresh = Array.from(shard.channels).filter((c) => !this.doubt.has(c))
+    if (fresh.length === 0) return
+    this.log.warn({ channels: fresh.length, why }, 'rtc: Redis Cluster subscriptions in doubt: resubscribing where their slots live now')
+    for (const channel of fresh) this.doubt.add(channel)
+    this.events.lost(fresh)
   }
 
   private schedule (): void {
@@ -175,26 +180,29 @@ export class ShardSubscriber {
   /** The slot map changed: channels whose slot moved are in doubt and follow it. */
   private reconcile (): void {
     if (this.closed) return
-    let moved = false
+    const moved: string[] = []
     for (const [channel, key] of this.owners) {
       const now = this.map.slots[keySlot(channel)]?.[0]
       if (now !== undefined && now !== key && !this.doubt.has(channel)) {
         this.doubt.add(channel)
-        moved = true
+        moved.push(channel)
       }
     }
-    if (moved) this.events.lost()
+    if (moved.length > 0) this.events.lost(moved)
     if (this.doubt.size > 0) this.settle().catch(noop)
   }
 
-  /** Subscribes the channels in doubt where they live now; reports `restored` when none is left. */
+  /**
+   * Subscribes the channels in doubt where they live now, each slot's on its own (a shard still
+   * down does not hold back the others); reports `restored` for each slot's as it is done.
+   */
   private async settle (): Promise<void> {
     const bySlot = new Map<number, string[]>()
     for (const channel of this.doubt) {
       const slot = keySlot(channel)
       bySlot.get(slot)?.push(channel) ?? bySlot.set(slot, [channel])
     }
-    for (const channels of bySlot.values()) {
+    await Promise.all(Array.from(bySlot.values(), async (channels) => {
       try {
         await this.subscribeOn(channels)
       } catch (err) {
@@ -202,8 +210,9 @@ export class ShardSubscriber {
         this.schedule()
         return
       }
-    }
-    if (this.doubt.size === 0 && !this.closed) this.events.restored()
+      const back = channels.filter((c) => this.owners.has(c) && !this.doubt.has(c))
+      if (back.length > 0 && !this.closed) this.events.restored(back)
+    }))
   }
 
   private dropIfIdle (key: string, shard: Shard): void {

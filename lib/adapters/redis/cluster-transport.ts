@@ -69,6 +69,11 @@ export class RedisClusterTransport implements Transport {
   private nodeChannel = ''
   private owned = false
   private readonly listeners: Array<[string, (...args: any[]) => void]> = []
+  /**
+   * Members admitted while this process's own keys were out of reach (their shard down): id ->
+   * pool, listed for the reaper by the next heartbeat that reaches them.
+   */
+  private readonly unlisted = new Map<string, string>()
   /** Pool -> its `to:` channel prefix and slot, for the relay's hot path (bounded: cleared when full). */
   private readonly frameChannels = new Map<string, { prefix: string, slot: number }>()
 
@@ -80,8 +85,9 @@ export class RedisClusterTransport implements Transport {
     return this.cmd?.status === 'ready'
   }
 
+  /** A shard in doubt does not count: the adapter hears of its pools (`lost`, `restored`). */
   get ready (): boolean {
-    return this.writable && (this.shards?.ready ?? false)
+    return this.writable && this.shards !== null
   }
 
   unavailable (detail: string): Error {
@@ -139,14 +145,24 @@ export class RedisClusterTransport implements Transport {
       }))
       this.shards = new ShardSubscriber(cmd, log, {
         message: (channel, text) => this.route(channel, text, listener, log),
-        lost: () => listener.down(),
-        restored: () => { if (this.ready) listener.ready() }
+        lost: (channels) => listener.lost(this.poolsOf(channels)),
+        restored: (channels) => listener.restored(this.poolsOf(channels))
       })
       await this.shards.subscribe([this.nodeChannel])
     } catch (err) {
       await this.disconnect()
       throw err instanceof errors.FST_RTC_REDIS_UNAVAILABLE ? err : this.unavailable((err as Error).message)
     }
+  }
+
+  /** The pools whose channels these are (this process's own channel, which carries kicks, is none). */
+  private poolsOf (channels: string[]): string[] {
+    const pools = new Set<string>()
+    for (const c of channels) {
+      const route = this.routes.get(c)
+      if (route !== undefined) pools.add(route.pool)
+    }
+    return Array.from(pools)
   }
 
   private route (channel: string, text: string, listener: TransportListener, log: FastifyBaseLogger): void {
@@ -256,21 +272,35 @@ export class RedisClusterTransport implements Transport {
   async join (pool: string, member: MemberInfo, create: boolean, maxMembers: number): Promise<JoinReply> {
     const members = nodeKeys(this.settings.prefix, member.node).members
     const k = poolKeys(this.settings.prefix, pool)
-    // The process's list first (another slot), so a reaper finds every member it may have to remove.
-    const [, raw] = await Promise.all([
-      this.open.hset(members, member.id, pool),
+    // The process's list first (another slot), so a reaper finds every member it may have to
+    // remove. Its shard down (the pool's is up): the join goes on and the entry is written later.
+    const [listed, raw] = await Promise.all([
+      this.open.hset(members, member.id, pool).then(() => true, () => false),
       this.run(CLUSTER_SCRIPTS.join, k, pool, member.id, member.node, descriptionJson(member.description), create ? '1' : '0', maxMembers)
     ])
     const reply = decodeJoinReply(raw)
-    if (reply.status !== 'ok' && reply.status !== 'present') await this.open.hdel(members, member.id)
+    const admitted = reply.status === 'ok' || reply.status === 'present'
+    if (!listed && admitted) this.unlisted.set(member.id, pool)
+    if (listed && !admitted) await this.open.hdel(members, member.id)
     return reply
+  }
+
+  /** Lists the members admitted while this process's own keys were out of reach. */
+  private async listUnlisted (): Promise<void> {
+    const members = nodeKeys(this.settings.prefix, this.node).members
+    for (const [id, pool] of Array.from(this.unlisted)) {
+      await this.open.hset(members, id, pool)
+      this.unlisted.delete(id)
+    }
   }
 
   async leave (pool: string | null, id: string): Promise<number> {
     const members = nodeKeys(this.settings.prefix, this.node).members
+    this.unlisted.delete(id)
     const name = pool ?? await this.open.hget(members, id)
     const seq = name === null ? 0 : Number(await this.run(CLUSTER_SCRIPTS.leave, poolKeys(this.settings.prefix, name), id, this.node))
-    await this.open.hdel(members, id)
+    // Its shard down: the stale entry is removed by a later resync (or reaping finds nobody).
+    await this.open.hdel(members, id).catch(noop)
     return seq
   }
 
@@ -360,6 +390,7 @@ export class RedisClusterTransport implements Transport {
    */
   async heartbeat (node: string, ttl: number, epochCandidate: string): Promise<HeartbeatReply> {
     const cmd = this.open
+    if (this.unlisted.size > 0) await this.listUnlisted().catch(noop) // its shard may still be down
     const { nodes, epoch } = this.registry
     const [previous, registered, current] = await Promise.all([
       cmd.call('SET', nodeKeys(this.settings.prefix, node).alive, '1', 'PX', ttl, 'GET'),
