@@ -31,7 +31,7 @@ interface Expected {
  */
 export class Handovers {
   private readonly expected = new Map<string, Expected>()
-  private readonly moved = new Map<string, { node: string, until: number, timer: NodeJS.Timeout, done: () => void }>()
+  private readonly moved = new Map<string, { node: string, timer: NodeJS.Timeout, done: () => void }>()
 
   /**
    * Resolves with the frames of member `id` once its old process handed them over and every
@@ -96,12 +96,12 @@ export class Handovers {
    * Member `id` of this process moved to `node`: for FORWARD_MS, what still comes for it is
    * passed on; then `done` (which lets go of what kept it coming: the pool's channels).
    */
-  left (id: string, node: string, done: () => void, now = Date.now()): void {
+  left (id: string, node: string, done: () => void): void {
     this.back(id)
     if (this.moved.size >= MAX_MOVED) this.back(this.moved.keys().next().value as string)
     const timer = setTimeout(() => { this.back(id) }, FORWARD_MS)
     timer.unref()
-    this.moved.set(id, { node, until: now + FORWARD_MS, timer, done })
+    this.moved.set(id, { node, timer, done })
   }
 
   /** A member that moved away came back, or its time is up. */
@@ -114,9 +114,8 @@ export class Handovers {
   }
 
   /** Where a member that was here went, if it moved away lately. */
-  movedTo (id: string, now = Date.now()): string | undefined {
-    const m = this.moved.get(id)
-    return m !== undefined && m.until > now ? m.node : undefined
+  movedTo (id: string): string | undefined {
+    return this.moved.get(id)?.node
   }
 
   /** Closing: every awaited handover is given up. */
