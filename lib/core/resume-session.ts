@@ -1,4 +1,4 @@
-import { CLOSE_CODES, resumedMessage, type FrameData } from '../protocol'
+import { CLOSE_CODES, isPoolName, resumedMessage, type FrameData } from '../protocol'
 import type { ClaimResult } from '../adapters/adapter'
 import type { Endpoint } from './endpoint'
 import { tokenHash, tokenTarget, type Resumable } from './resume'
@@ -146,8 +146,9 @@ async function resumeElsewhere (session: Session, host: ResumeHost, token: strin
   const { cluster, adapter, resumes } = ctx
   const named = tokenTarget(token)
   const endpoint = session.endpoint
-  if (named === null || adapter.claim === undefined || resumes === null || cluster.endpoint(named.id) !== undefined ||
-    (endpoint.boundPool !== null && endpoint.boundPool !== named.pool)) {
+  // A token that names no pool this server could have (forged) is refused before any adapter work.
+  if (named === null || adapter.claim === undefined || resumes === null || !isPoolName(named.pool, ctx.options.maxPoolNameLength) ||
+    cluster.endpoint(named.id) !== undefined || (endpoint.boundPool !== null && endpoint.boundPool !== named.pool)) {
     fail('unknown-token')
     return
   }

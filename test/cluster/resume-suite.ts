@@ -174,7 +174,8 @@ export function resumeSuite (backend: () => ResumeBackend): void {
     cut(a)
     await suspended
     const forged = `${'A'.repeat(43)}.${token.split('.')[1]}`
-    for (const bad of [forged, 'garbage', `x.${Buffer.from(JSON.stringify(['p', b.id])).toString('base64url')}`]) {
+    const naming = (pool: string, id: string): string => `x.${Buffer.from(JSON.stringify([pool, id])).toString('base64url')}`
+    for (const bad of [forged, 'garbage', naming('p', b.id), naming('', a.id), naming('p'.repeat(1000), a.id)]) {
       const x = await Client.open(`${two.url}/rtc`)
       x.send('rtc:resume', { token: bad, received: 0 })
       tt.match(await x.next(), { type: 'rtc:error', data: { reason: 'resume-failed' } }, bad.slice(0, 12))
