@@ -29,7 +29,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { sleep, startRedis, startRedisCluster, withTimeout } from './lib.mjs'
+import { pinning, sleep, startRedis, startRedisCluster, withTimeout } from './lib.mjs'
 
 const here = fileURLToPath(import.meta.url)
 const MAX_FRAMES = 5_000_000 // hard cap per phase, whatever the duration
@@ -40,6 +40,7 @@ const MAX_FRAMES = 5_000_000 // hard cap per phase, whatever the duration
 async function startServer (settings) {
   const flags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
   const child = spawn(process.execPath, [...flags, here, '--server', JSON.stringify(settings)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  pinning?.server(child.pid)
   const [line] = await withTimeout(once(createInterface({ input: child.stdout }), 'line'), 30_000, 'server start')
   const { port } = JSON.parse(line)
   return {
@@ -163,10 +164,15 @@ async function runSetup (name, { procs, redis, cluster, redisCpu, opts }) {
     const cpu1 = await Promise.all(servers.map((s) => s.cpu()))
     const redis1 = await redisCpu()
     const latency = await phase(members, { window: 0, rate: opts.rate, seconds: opts.duration, warmup: opts.warmup })
-    const cpuMs = cpu1.reduce((sum, c, i) => sum + (c.user + c.system - cpu0[i].user - cpu0[i].system) / 1000, 0)
-    const cpuPer1k = cpuMs / (throughput.frames / 1000) // includes warmup and drain; same for every setup
+    const cpu2 = await Promise.all(servers.map((s) => s.cpu()))
+    const redis2 = await redisCpu()
+    const cpuMs = (to, from, part = (c) => c.user + c.system) => to.reduce((sum, c, i) => sum + (part(c) - part(from[i])) / 1000, 0)
+    const cpuPer1k = cpuMs(cpu1, cpu0) / (throughput.frames / 1000) // includes warmup and drain; same for every setup
+    const sysPer1k = cpuMs(cpu1, cpu0, (c) => c.system) / (throughput.frames / 1000)
+    const pacedPer1k = cpuMs(cpu2, cpu1) / (latency.frames / 1000)
     const redisPer1k = redis0 === null || redis1 === null || (redis === undefined && cluster === undefined) ? null : (redis1 - redis0) / (throughput.frames / 1000)
-    return { name, procs, throughput, latency, cpuPer1k, redisPer1k }
+    const redisPacedPer1k = redisPer1k === null ? null : (redis2 - redis1) / (latency.frames / 1000)
+    return { name, procs, throughput, latency, cpuPer1k, sysPer1k, pacedPer1k, redisPer1k, redisPacedPer1k }
   } finally {
     for (const m of members) m.ws.terminate()
     await Promise.all(servers.map((s) => s.stop()))
@@ -218,11 +224,13 @@ async function main () {
   const procs = Number(values.procs)
   const opts = { pools: Number(values.pools), size: procs, window: Number(values.window), rate: Number(values.rate), duration: Number(values.duration), warmup: Number(values.warmup) }
   const chosen = values.setups.split(',')
+  pinning?.load()
   const redis = await startRedis()
   const sharded = chosen.includes('sharded') ? await startRedisCluster() : null
   const results = []
   try {
     process.stdout.write(`cluster bench: ${opts.pools} pools of ${opts.size} (${opts.pools * opts.size} clients), ${opts.duration} s per phase, window ${opts.window}, paced phase ${opts.rate} frames/s per member\n`)
+    process.stdout.write(`pinning: ${pinning?.describe ?? 'none (taskset missing, one CPU, or BENCH_PIN=0)'}\n`)
     const none = async () => null
     const setups = {
       single: { procs: 1, redisCpu: none },
@@ -238,9 +246,9 @@ async function main () {
     const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-')
     const load = os.loadavg()[0]
     process.stdout.write(`\nload average ${load.toFixed(1)} on ${os.cpus().length} CPUs${load > os.cpus().length ? ': the machine is busy with other work, so frames/s and latencies mostly measure the scheduler; CPU per frame is the figure to compare' : ''}\n`)
-    process.stdout.write('\n| setup | processes | throughput frames/s | vs single | p50 ms at max | p99 ms at max | paced frames/s | p50 ms paced | p99 ms paced | server CPU ms / 1k frames | redis-server CPU ms / 1k frames | out of order |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n')
+    process.stdout.write('\n| setup | processes | throughput frames/s | vs single | p50 ms at max | p99 ms at max | paced frames/s | p50 ms paced | p99 ms paced | server CPU ms / 1k frames | of which kernel | paced: server CPU ms / 1k frames | redis-server CPU ms / 1k frames | paced: redis-server | out of order |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n')
     for (const r of results) {
-      process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
+      process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${f(r.sysPer1k)} | ${f(r.pacedPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.redisPacedPer1k === null ? '-' : f(r.redisPacedPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
     }
     const by = Object.fromEntries(results.map((r) => [r.name, r]))
     const target = (label, x, limit) => process.stdout.write(`${label}: ${Number.isFinite(x) ? `${x.toFixed(2)}x` : '-'} (target <= ${limit.toFixed(2)}x) ${x <= limit ? 'PASS' : 'MISS'}\n`)

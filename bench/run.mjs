@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { sleep, startServer, table } from './lib.mjs'
+import { pinning, sleep, startServer, table } from './lib.mjs'
 import { churn, idle, join, machineBusyMs, relay, routing, unjoined } from './scenarios.mjs'
 
 // relay1: the relay with one frame in flight per client (no batching to be had), whatever --window says.
@@ -71,9 +71,12 @@ const machine = {
   os: `${os.type()} ${os.release()} ${os.arch()}`,
   cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
   node: process.version,
-  memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`
+  memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  pinning: pinning?.describe ?? 'none (taskset missing, one CPU, or BENCH_PIN=0)'
 }
+pinning?.load()
 console.log(`machine: ${machine.os}, ${machine.cpus}, ${machine.memory}, node ${machine.node}`)
+console.log(`pinning: ${machine.pinning}`)
 
 const notes = []
 const note = (text) => {
