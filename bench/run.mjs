@@ -12,8 +12,16 @@ import { churn, idle, join, machineBusyMs, relay, routing, unjoined } from './sc
 // relay1: the relay with one frame in flight per client (no batching to be had), whatever --window says.
 const scenarios = { relay, relay1: (server, o) => relay(server, { ...o, window: 1 }), join, churn, idle, unjoined, routing }
 // The servers each scenario runs (--servers picks among them): the ceiling only where its figure means something.
-const SCENARIO_SERVERS = { relay: ['baseline', 'ceiling', 'plugin'], relay1: ['baseline', 'ceiling', 'plugin'], idle: ['baseline', 'ceiling', 'plugin'], unjoined: ['baseline', 'plugin'] }
-const LABEL = { baseline: 'naive', ceiling: 'ceiling', plugin: 'plugin' }
+// `fastify`: the naive relay behind a @fastify/websocket route, to tell Fastify's cost per connection from the plugin's.
+const SCENARIO_SERVERS = {
+  relay: ['baseline', 'ceiling', 'plugin'],
+  relay1: ['baseline', 'ceiling', 'plugin'],
+  join: ['baseline', 'fastify', 'plugin'],
+  churn: ['baseline', 'fastify', 'plugin'],
+  idle: ['baseline', 'ceiling', 'fastify', 'plugin'],
+  unjoined: ['baseline', 'plugin']
+}
+const LABEL = { baseline: 'naive', ceiling: 'ceiling', fastify: 'naive on Fastify', plugin: 'plugin' }
 const here = path.dirname(fileURLToPath(import.meta.url))
 const PLUGIN_RATE_LIMIT = 500 // the plugin's default per-connection limit (frames/s); the bench stays under it
 
@@ -48,7 +56,7 @@ const { values, positionals } = parseArgs({
   options: { ...flags, quick: { type: 'boolean' }, servers: { type: 'string' }, 'cpu-prof': { type: 'boolean' }, help: { type: 'boolean' } }
 })
 if (values.help) {
-  console.log(`usage: node bench/run.mjs [${Object.keys(scenarios).join('|')}|metrics|cluster ...] [--quick] [--servers baseline,ceiling,plugin] [--cpu-prof]\n  ` +
+  console.log(`usage: node bench/run.mjs [${Object.keys(scenarios).join('|')}|metrics|cluster ...] [--quick] [--servers baseline,ceiling,fastify,plugin] [--cpu-prof]\n  ` +
     Object.entries(DEFAULTS).map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${v}`).join('  '))
   process.exit(0)
 }
@@ -64,7 +72,7 @@ const MODES = ['metrics']
 const known = [...Object.keys(scenarios), ...MODES, ...Object.keys(EXTERNAL)]
 const chosen = positionals.length ? positionals : known
 for (const name of chosen) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; have ${known.join(', ')}`)
-const servers = (values.servers ?? 'baseline,ceiling,plugin').split(',')
+const servers = (values.servers ?? 'baseline,ceiling,fastify,plugin').split(',')
 const serversOf = (name) => (SCENARIO_SERVERS[name] ?? ['baseline', 'plugin']).filter((kind) => servers.includes(kind))
 
 const machine = {
