@@ -203,6 +203,33 @@ async function deadProcess (redis) {
   }
 }
 
+const median = (xs) => {
+  const sorted = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b)
+  return sorted.length === 0 ? null : sorted[Math.floor((sorted.length - 1) / 2)]
+}
+
+/** One setup's runs as one: the median of each figure (the lower middle for an even count), frames out of order summed. */
+function medianRun (list) {
+  const phase = (key) => ({
+    fps: median(list.map((run) => run[key].fps)),
+    p50: median(list.map((run) => run[key].p50)),
+    p99: median(list.map((run) => run[key].p99)),
+    outOfOrder: list.reduce((n, run) => n + run[key].outOfOrder, 0)
+  })
+  const figure = (key) => median(list.map((run) => run[key]))
+  return {
+    name: list[0].name,
+    procs: list[0].procs,
+    throughput: phase('throughput'),
+    latency: phase('latency'),
+    cpuPer1k: figure('cpuPer1k'),
+    sysPer1k: figure('sysPer1k'),
+    pacedPer1k: figure('pacedPer1k'),
+    redisPer1k: figure('redisPer1k'),
+    redisPacedPer1k: figure('redisPacedPer1k')
+  }
+}
+
 async function main () {
   const { values } = parseArgs({
     options: {
@@ -214,11 +241,12 @@ async function main () {
       warmup: { type: 'string', default: '1' },
       dead: { type: 'boolean', default: false },
       setups: { type: 'string', default: 'single,local,cluster,sharded' },
+      repeat: { type: 'string', default: '3' },
       help: { type: 'boolean', default: false }
     }
   })
   if (values.help) {
-    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 20] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster,sharded]\n')
+    process.stdout.write('node bench/cluster.mjs [--pools 60] [--procs 3] [--window 4] [--rate 20] [--duration 5] [--warmup 1] [--dead] [--setups single,local,cluster,sharded] [--repeat 3]\n')
     return
   }
   const procs = Number(values.procs)
@@ -238,10 +266,17 @@ async function main () {
       cluster: { procs, redis: redis.url, redisCpu: redis.cpu },
       sharded: { procs, cluster: sharded?.nodes, redisCpu: sharded?.cpu }
     }
-    for (const name of chosen) {
-      if (setups[name] === undefined) throw new Error(`unknown setup ${name} (single, local, cluster, sharded)`)
-      results.push(await runSetup(name, { ...setups[name], opts }))
+    for (const name of chosen) if (setups[name] === undefined) throw new Error(`unknown setup ${name} (single, local, cluster, sharded)`)
+    // Each setup --repeat times, the order rotated each round; the table holds the medians.
+    const runs = Object.fromEntries(chosen.map((name) => [name, []]))
+    const repeat = Math.max(1, Number(values.repeat))
+    for (let r = 0; r < repeat; r++) {
+      for (let k = 0; k < chosen.length; k++) {
+        const name = chosen[(k + r) % chosen.length]
+        runs[name].push(await runSetup(name, { ...setups[name], opts }))
+      }
     }
+    for (const name of chosen) results.push(medianRun(runs[name]))
     const base = results[0]
     const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-')
     const load = os.loadavg()[0]
@@ -251,6 +286,9 @@ async function main () {
       process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${f(r.sysPer1k)} | ${f(r.pacedPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.redisPacedPer1k === null ? '-' : f(r.redisPacedPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
     }
     const by = Object.fromEntries(results.map((r) => [r.name, r]))
+    if (repeat > 1) {
+      process.stdout.write(`\nmedians of ${repeat} runs per setup; server CPU ms / 1k frames, each run: ${chosen.map((name) => `${name} ${runs[name].map((run) => f(run.cpuPer1k)).join(', ')}`).join('; ')}\n`)
+    }
     const target = (label, x, limit) => process.stdout.write(`${label}: ${Number.isFinite(x) ? `${x.toFixed(2)}x` : '-'} (target <= ${limit.toFixed(2)}x) ${x <= limit ? 'PASS' : 'MISS'}\n`)
     process.stdout.write('\nTargets (server CPU per frame, all processes):\n')
     if (by.single && by.cluster) target('cross-process relay on one redis-server vs one process', by.cluster.cpuPer1k / by.single.cpuPer1k, 1.5)

@@ -333,7 +333,7 @@ if (chosen.includes('cluster')) {
     console.log('\n## cluster: skipped, redis-server is not installed (apt-get install -y redis-server)')
   } else {
     console.log('\n## cluster: cross-process relay through Redis vs one process (bench/cluster.mjs)')
-    const quick = values.quick ? ['--pools', '12', '--duration', '1', '--warmup', '0.5'] : []
+    const quick = values.quick ? ['--pools', '12', '--duration', '1', '--warmup', '0.5', '--repeat', '1'] : []
     const run = spawnSync(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), EXTERNAL.cluster), ...quick], { stdio: 'inherit' })
     if (run.status !== 0) console.log(`cluster: bench/cluster.mjs exited with ${run.status}`)
   }
