@@ -132,7 +132,9 @@ const ROWS = {
     ['joinsPerSec', 'joins/s', 0, [naive('>=', 0.8)]],
     ['lastJoined', 'last rtc:joined (ms)', 0],
     ['complete', 'last rtc:peer (ms)', 0],
-    ['cpuPerJoin', 'server CPU ms / join', 3, [naive('<=', 1)]]
+    ['cpuPerJoin', 'server CPU ms / join', 3, [naive('<=', 1)]],
+    ['joinsPerSecCold', 'fresh process: joins/s', 0],
+    ['cpuPerJoinCold', 'fresh process: server CPU ms / join', 3]
   ],
   churn: [
     ['cyclesPerSec', 'join+leave cycles/s', 0, [naive('>=', 1)]],
@@ -164,7 +166,7 @@ const ROWS = {
 const DESCRIBE = {
   relay: `${o.clients} clients in pools of ${o.pool}, window ${o.window}, bursts of 1 sdp + ${o.burst} candidates, ≤ ${o.rate} frames/s per client, ${o.warmup} s warm-up + ${o.duration} s`,
   relay1: `the relay with 1 frame in flight per client: ${o.clients} clients in pools of ${o.pool}, bursts of 1 sdp + ${o.burst} candidates, ≤ ${o.rate} frames/s per client, ${o.warmup} s warm-up + ${o.duration} s`,
-  join: `${o.joins} clients join pools of ${o.pool}, ${o.concurrency} connecting at once`,
+  join: `${o.joins} clients join pools of ${o.pool}, ${o.concurrency} connecting at once, on a server that had as many join and leave (and on the fresh process: rows "fresh process")`,
   churn: `${o.rounds} rounds (+1 warm-up) of ${o.churnClients} clients in pools of ${o.pool}: join, 1 sdp + 2 candidates per pair, leave one by one`,
   idle: `${o.idle} idle joined connections in pools of ${o.pool}`,
   unjoined: `${o.idle} idle connections that never join`,
