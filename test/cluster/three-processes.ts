@@ -220,6 +220,9 @@ export function threeProcesses (t: Test, backend: Backend, extra: (suite: Suite)
 
     const killedAt = Date.now()
     await victim.kill()
+    // Its members are still in Redis until reaped: a kick for one reaches no process, is published
+    // again for a while, then refused (before, it resolved and nothing happened).
+    const kicked = procs[0].call('kick', v1.id, 'too late').then(() => null, (err: Error & { code?: string }) => err)
     const closedWithin = async (c: Client): Promise<number> => {
       const ids = new Set<string>()
       while (ids.size < 2) ids.add((await c.expect('rtc:close', 4 * TTL)).id)
@@ -227,6 +230,9 @@ export function threeProcesses (t: Test, backend: Backend, extra: (suite: Suite)
       return Date.now() - killedAt
     }
     const times = await Promise.all([closedWithin(a), closedWithin(b)])
+    const refused = await kicked
+    t.equal(refused?.code, 'FST_RTC_NO_SUCH_PEER', 'a kick that no process received is refused')
+    t.match(refused?.message, /received no kick/, 'the error says the member\'s process got no kick')
     const slowest = Math.max(...times)
     t.comment(`members of a SIGKILLed process announced closed after ${slowest} ms (ttl ${TTL} ms; bound ttl + ttl/3 = ${TTL + TTL / 3} ms)`)
     process.stderr.write(`cluster: SIGKILLed process's members announced closed after ${times.join(' / ')} ms (ttl ${TTL} ms)\n`)

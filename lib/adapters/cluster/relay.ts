@@ -10,7 +10,7 @@ const RELEASE_MS = 5000
 const RELEASE_RETRY_MS = 100
 
 /** A publish's reply: true when every publish it made reached a subscriber. */
-function reached (reply: unknown): boolean {
+export function reached (reply: unknown): boolean {
   return Array.isArray(reply) ? reply.every((n) => Number(n) > 0) : Number(reply) > 0
 }
 
