@@ -9,6 +9,7 @@
 //                (or TURN_SECRET_FILE: a file holding it, one secret per line)
 //   TURN_TTL     credential lifetime in seconds (default 3600, at least 60)
 
+import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import rtcSignal from '../lib/index'
 import { iceConfigFromEnv } from '../lib/cli/args'
@@ -64,7 +65,8 @@ async function main (): Promise<void> {
   const port = Number(process.env.PORT ?? DEFAULT_PORT)
   const host = process.env.HOST ?? DEFAULT_HOST
   await app.listen({ port, host })
-  app.log.info(`demo: open http://localhost:${port}/lobby in two tabs; metrics at http://localhost:${port}/metrics`)
+  const { port: listening } = app.server.address() as AddressInfo // PORT=0: the port the system chose
+  app.log.info(`demo: open http://localhost:${listening}/lobby in two tabs; metrics at http://localhost:${listening}/metrics`)
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
