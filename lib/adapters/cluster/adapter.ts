@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events'
-import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { publishAdapterError } from '../../core/diagnostics'
 import { errors } from '../../errors'
@@ -9,7 +8,7 @@ import { Channels } from './channels'
 import { Handovers } from './handovers'
 import { PendingJoins } from './joins'
 import { Liveness } from './liveness'
-import { Relay, reached } from './relay'
+import { Relay, RESEND_MS } from './relay'
 import { Resync } from './resync'
 import { Lifecycle, PoolsInDoubt, type ClusterState } from './state'
 import { EventStream } from './stream'
@@ -17,12 +16,6 @@ import type { Description, Inbound, PoolInfo, PoolSettings, Snapshot, Transport 
 
 /** How long an operation waits for its own event to come back through the stream before applying it directly. */
 const STREAM_WAIT_MS = 5000
-/**
- * A kick that reached no process (the member's process is gone, or, after a Redis failover, not
- * subscribed again yet) is published again every KICK_RETRY_MS, for at most KICK_WAIT_MS.
- */
-const KICK_RETRY_MS = 100
-const KICK_WAIT_MS = 5000
 
 export interface ClusterOptions {
   /** Milliseconds a process's liveness lasts without a heartbeat. */
@@ -408,16 +401,13 @@ export class ClusterAdapter extends EventEmitter implements Adapter {
     }
     this.assertUsable()
     this.relay.drain() // frames sent before the kick arrive before it
-    const kick = [{ type: 'kick' as const, target: targetId, reason }]
-    const until = Date.now() + KICK_WAIT_MS
-    while (!reached(await this.transport.publish(node, kick))) {
-      if (Date.now() >= until || this.lifecycle.ending) {
-        const err = new errors.FST_RTC_NO_SUCH_PEER(targetId)
-        err.message += `: its process (${node}) received no kick within ${KICK_WAIT_MS} ms (the process is gone, or not subscribed to Redis again yet after a failover)`
-        throw err
-      }
-      await delay(KICK_RETRY_MS, undefined, { ref: false })
-    }
+    // A kick that reaches no process (its process died and is not reaped yet, or is not subscribed
+    // again after a Redis failover) is published again for a while, then refused: never dropped silently.
+    if (await this.relay.publishUntilReceived(node, [{ type: 'kick', target: targetId, reason }])) return
+    if (this.lifecycle.ending) throw new errors.FST_RTC_CLOSED()
+    const err = new errors.FST_RTC_NO_SUCH_PEER(targetId)
+    err.message += `: its process (${node}) received no kick within ${RESEND_MS} ms (the process is gone, or not subscribed to Redis again yet after a failover)`
+    throw err
   }
 
   async locate (id: string): Promise<{ pool: string, node: string } | null> {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Lifecycle } from './state'
 import type { NodeMessage, Transport } from './transport'
 
@@ -5,12 +6,15 @@ import type { NodeMessage, Transport } from './transport'
 const MAX_HELD = 10_000
 /** Characters of one tick's batch to a process beyond which it goes out at once (a burst is sent in parts). */
 const MAX_BATCH_CHARS = 64 * 1024
-/** After a shard's pools are resynced, how long their held frames are sent again to a process not subscribed there yet, and how often. */
-const RELEASE_MS = 5000
-const RELEASE_RETRY_MS = 100
+/**
+ * How long, and how often, what reached no process is published again: held frames after a
+ * shard's pools are resynced (to a process not subscribed there yet), and a kick.
+ */
+export const RESEND_MS = 5000
+const RESEND_EVERY_MS = 100
 
 /** A publish's reply: true when every publish it made reached a subscriber. */
-export function reached (reply: unknown): boolean {
+function reached (reply: unknown): boolean {
   return Array.isArray(reply) ? reply.every((n) => Number(n) > 0) : Number(reply) > 0
 }
 
@@ -108,7 +112,7 @@ export class Relay {
   /**
    * A shard's pools are resynced: their held frames go out, in order per target process. A
    * process whose subscription on that shard is not back yet (its own resync runs a moment later)
-   * receives nothing: its frames are sent again shortly, for at most RELEASE_MS. Until every held
+   * receives nothing: its frames are sent again shortly, for at most RESEND_MS. Until every held
    * frame was received (or given up), newer frames of those pools are held behind them.
    */
   release (pools: ReadonlySet<string>): void {
@@ -125,7 +129,7 @@ export class Relay {
     const rest: Array<[string, NodeMessage]> = []
     for (const entry of this.held) (entry[1].type !== 'kick' && pools.has(entry[1].pool) ? mine : rest).push(entry)
     this.held = rest
-    const until = Date.now() + RELEASE_MS
+    const until = Date.now() + RESEND_MS
     const attempt = (pending: Array<[string, NodeMessage]>): void => {
       const byNode = new Map<string, NodeMessage[]>()
       for (const [node, m] of pending) byNode.get(node)?.push(m) ?? byNode.set(node, [m])
@@ -152,12 +156,26 @@ export class Relay {
         const timer = setTimeout(() => {
           this.releasing.delete(timer)
           attempt(again)
-        }, RELEASE_RETRY_MS)
+        }, RESEND_EVERY_MS)
         timer.unref()
         this.releasing.add(timer)
       }, done)
     }
     attempt(mine)
+  }
+
+  /**
+   * Publishes `messages` to process `node` at once, and again every RESEND_EVERY_MS while no
+   * process receives them (it died, or is not subscribed again after a failover), for at most
+   * RESEND_MS or until the adapter closes. Resolves with whether a process received them.
+   */
+  async publishUntilReceived (node: string, messages: readonly NodeMessage[]): Promise<boolean> {
+    const until = Date.now() + RESEND_MS
+    while (!reached(await this.transport.publish(node, messages))) {
+      if (Date.now() >= until || this.lifecycle.ending) return false
+      await delay(RESEND_EVERY_MS, undefined, { ref: false })
+    }
+    return true
   }
 
   /** Publishes this tick's batches now. */
