@@ -29,7 +29,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { pinning, sleep, startRedis, startRedisCluster, withTimeout } from './lib.mjs'
+import { medians, pinning, pinningDescription, sleep, startRedis, startRedisCluster, withTimeout } from './lib.mjs'
 
 const here = fileURLToPath(import.meta.url)
 const MAX_FRAMES = 5_000_000 // hard cap per phase, whatever the duration
@@ -203,30 +203,16 @@ async function deadProcess (redis) {
   }
 }
 
-const median = (xs) => {
-  const sorted = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b)
-  return sorted.length === 0 ? null : sorted[Math.floor((sorted.length - 1) / 2)]
-}
-
-/** One setup's runs as one: the median of each figure (the lower middle for an even count), frames out of order summed. */
+/** One setup's runs as one: the median of each figure (bench/lib.mjs `medians`), frames out of order summed. */
 function medianRun (list) {
-  const phase = (key) => ({
-    fps: median(list.map((run) => run[key].fps)),
-    p50: median(list.map((run) => run[key].p50)),
-    p99: median(list.map((run) => run[key].p99)),
-    outOfOrder: list.reduce((n, run) => n + run[key].outOfOrder, 0)
-  })
-  const figure = (key) => median(list.map((run) => run[key]))
+  const phase = (key) => ({ ...medians(list.map((run) => run[key])), outOfOrder: list.reduce((n, run) => n + run[key].outOfOrder, 0) })
+  const { name, procs } = list[0]
   return {
-    name: list[0].name,
-    procs: list[0].procs,
+    name,
+    procs,
+    ...medians(list.map(({ throughput, latency, name, procs, ...figures }) => figures)),
     throughput: phase('throughput'),
-    latency: phase('latency'),
-    cpuPer1k: figure('cpuPer1k'),
-    sysPer1k: figure('sysPer1k'),
-    pacedPer1k: figure('pacedPer1k'),
-    redisPer1k: figure('redisPer1k'),
-    redisPacedPer1k: figure('redisPacedPer1k')
+    latency: phase('latency')
   }
 }
 
@@ -258,7 +244,7 @@ async function main () {
   const results = []
   try {
     process.stdout.write(`cluster bench: ${opts.pools} pools of ${opts.size} (${opts.pools * opts.size} clients), ${opts.duration} s per phase, window ${opts.window}, paced phase ${opts.rate} frames/s per member\n`)
-    process.stdout.write(`pinning: ${pinning?.describe ?? 'none (taskset missing, one CPU, or BENCH_PIN=0)'}\n`)
+    process.stdout.write(`pinning: ${pinningDescription}\n`)
     const none = async () => null
     const setups = {
       single: { procs: 1, redisCpu: none },
@@ -283,7 +269,7 @@ async function main () {
     process.stdout.write(`\nload average ${load.toFixed(1)} on ${os.cpus().length} CPUs${load > os.cpus().length ? ': the machine is busy with other work, so frames/s and latencies mostly measure the scheduler; CPU per frame is the figure to compare' : ''}\n`)
     process.stdout.write('\n| setup | processes | throughput frames/s | vs single | p50 ms at max | p99 ms at max | paced frames/s | p50 ms paced | p99 ms paced | server CPU ms / 1k frames | of which kernel | paced: server CPU ms / 1k frames | redis-server CPU ms / 1k frames | paced: redis-server | out of order |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n')
     for (const r of results) {
-      process.stdout.write(`| ${r.name} | ${r.procs} | ${r.throughput.fps} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${r.latency.fps} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${f(r.sysPer1k)} | ${f(r.pacedPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.redisPacedPer1k === null ? '-' : f(r.redisPacedPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
+      process.stdout.write(`| ${r.name} | ${r.procs} | ${Math.round(r.throughput.fps)} | ${(r.throughput.fps / base.throughput.fps).toFixed(2)}x | ${f(r.throughput.p50)} | ${f(r.throughput.p99)} | ${Math.round(r.latency.fps)} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.cpuPer1k)} | ${f(r.sysPer1k)} | ${f(r.pacedPer1k)} | ${r.redisPer1k === null ? '-' : f(r.redisPer1k)} | ${r.redisPacedPer1k === null ? '-' : f(r.redisPacedPer1k)} | ${r.throughput.outOfOrder + r.latency.outOfOrder} |\n`)
     }
     const by = Object.fromEntries(results.map((r) => [r.name, r]))
     if (repeat > 1) {

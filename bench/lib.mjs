@@ -27,11 +27,11 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * CPU pinning (Linux, `taskset`, 2 CPUs or more; off with BENCH_PIN=0): the load generator (the
- * orchestrator, and the redis-servers it starts after `pinLoad()`) on CPU 0, every server under
+ * orchestrator, and the redis-servers it starts after `pinning.load()`) on CPU 0, every server under
  * test on the other CPUs. Left to the scheduler, the servers, the load generator and Redis trade
  * places on the cores, and each switch costs the server cache misses that land in its CPU time
  * per frame: the same build measured 15.7 or 23 ms per 1,000 frames from one run to the next, and
- * three app processes measured 2.3 to 2.8x one process's CPU per frame unpinned against 1.2 to 1.5x pinned.
+ * three app processes measured 2.3 to 2.8x one process's CPU per frame unpinned against 1.2 to 1.7x pinned.
  */
 export const pinning = (() => {
   if (process.env.BENCH_PIN === '0' || process.platform !== 'linux' || os.cpus().length < 2) return null
@@ -50,6 +50,19 @@ export const pinning = (() => {
     server: (pid) => pin(pid, servers)
   }
 })()
+
+/** What the output says of pinning. */
+export const pinningDescription = pinning?.describe ?? 'none (taskset missing, one CPU, or BENCH_PIN=0)'
+
+/** The median of each numeric figure over a list of flat objects (null where none is a number). */
+export function medians (list) {
+  const keys = new Set(list.flatMap((m) => Object.keys(m)))
+  return Object.fromEntries([...keys].map((k) => {
+    const v = list.map((m) => m[k]).filter(Number.isFinite).sort((a, b) => a - b)
+    const mid = v.length >> 1
+    return [k, v.length === 0 ? null : v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2]
+  }))
+}
 
 /** Polls `test` every 5 ms until it holds; rejects after `ms`. */
 export function waitFor (test, ms, what) {

@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { pinning, sleep, startServer, table } from './lib.mjs'
+import { medians, pinning, pinningDescription, sleep, startServer, table } from './lib.mjs'
 import { churn, idle, join, machineBusyMs, relay, routing, unjoined } from './scenarios.mjs'
 
 // relay1: the relay with one frame in flight per client (no batching to be had), whatever --window says.
@@ -80,7 +80,7 @@ const machine = {
   cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`,
   node: process.version,
   memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  pinning: pinning?.describe ?? 'none (taskset missing, one CPU, or BENCH_PIN=0)'
+  pinning: pinningDescription
 }
 pinning?.load()
 console.log(`machine: ${machine.os}, ${machine.cpus}, ${machine.memory}, node ${machine.node}`)
@@ -210,15 +210,6 @@ async function alternating (names, repeat, start, measure) {
     }
   }
   return runs
-}
-
-function medians (list) {
-  const keys = new Set(list.flatMap((m) => Object.keys(m)))
-  return Object.fromEntries([...keys].map((k) => {
-    const v = list.map((m) => m[k]).filter(Number.isFinite).sort((a, b) => a - b)
-    const mid = v.length >> 1
-    return [k, v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2]
-  }))
 }
 
 const fmt = (v, d) => (typeof v === 'number' && Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—')
